@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Installs what crier needs to build, test and benchmark, from Debian
+# packages (and the npm packages of the end-to-end tests from the committed
+# package-lock.json). Idempotent: installs only what is missing, runs
+# `apt-get update` at most once, and does nothing when all is present.
+# Works as root; uses sudo otherwise.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build: compiler, CMake, pkg-config and the libraries DESIGN.md names.
+build_pkgs=(gcc make cmake pkg-config git libuv1-dev libssl-dev zlib1g-dev libcmocka-dev)
+# Test: clang + its runtime (libFuzzer, sanitizers), clang-format, Node for
+# the end-to-end suites, curl as an independent client.
+test_pkgs=(clang libclang-rt-14-dev clang-format curl nodejs)
+# Benchmarks: wrk as the HTTP load generator, nginx as the peer.
+bench_pkgs=(wrk nginx-light)
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+	sudo_cmd=(sudo)
+fi
+
+missing=()
+for p in "${build_pkgs[@]}" "${test_pkgs[@]}" "${bench_pkgs[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+		missing+=("$p")
+	fi
+done
+# npm comes with nodesource's nodejs; Debian splits it into its own package.
+if ! command -v npm >/dev/null 2>&1; then
+	missing+=(npm)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "deps: installing ${missing[*]}"
+	"${sudo_cmd[@]}" apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq \
+		--no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# End-to-end test clients, pinned by the lock file.
+lock=tests/e2e/package-lock.json
+stamp=tests/e2e/node_modules/.crier-lock
+if [ -f "$lock" ] && ! cmp -s "$lock" "$stamp" 2>/dev/null; then
+	echo "deps: npm ci in tests/e2e"
+	(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
+	cp "$lock" "$stamp"
+fi
+echo "deps: ok"

@@ -1,0 +1,115 @@
+/*
+ * cmd_serve.c - `crier serve`: configuration, limits, routes, run.
+ *
+ * This is where the layers meet: the config is loaded, the process's
+ * open-file limit is checked against --max-connections, the HTTP
+ * application is assembled from its routes, and the server runs it.
+ */
+#include "cli/cli.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "http/http_builtin.h"
+#include "http/http_conn.h"
+#include "net/server.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+extern char **environ;
+
+/* File descriptors crier needs besides client connections: listeners,
+ * loop internals, logs, and the spare that accept-overload handling uses. */
+#define CMD_SERVE_FD_RESERVE 256
+
+static const uint32_t cmd_serve_default_max_conns = 10000;
+
+/* Raises the soft open-file limit to what --max-connections needs. With
+ * the default cap and a low hard limit the cap is lowered (a zero-config
+ * start must work anywhere); an explicit cap that cannot be met is an error. */
+static int cmd_serve_check_nofile(struct config *cfg)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return 0;
+	rlim_t need = (rlim_t)cfg->max_connections + CMD_SERVE_FD_RESERVE;
+	if (rl.rlim_cur < need) {
+		rl.rlim_cur = need < rl.rlim_max ? need : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (rl.rlim_cur >= need)
+		return 0;
+	uint32_t fit = rl.rlim_cur > CMD_SERVE_FD_RESERVE * 2
+	                       ? (uint32_t)(rl.rlim_cur - CMD_SERVE_FD_RESERVE)
+	                       : (uint32_t)(rl.rlim_cur / 2);
+	if (cfg->max_connections == cmd_serve_default_max_conns) {
+		log_warn("open-file limit too low for the default --max-connections, lowering it",
+		         "limit=%llu max_connections=%u", (unsigned long long)rl.rlim_cur, fit);
+		cfg->max_connections = fit;
+		return 0;
+	}
+	fprintf(stderr,
+	        "crier serve: --max-connections %u needs an open-file limit of at least %llu, "
+	        "but the hard limit is %llu; raise it (ulimit -n, or LimitNOFILE= in a systemd "
+	        "unit) or use --max-connections %u\n",
+	        cfg->max_connections, (unsigned long long)need, (unsigned long long)rl.rlim_max,
+	        fit);
+	return -1;
+}
+
+static bool cmd_serve_is_loopback(const char *addr)
+{
+	return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "[::1]", 5) == 0 ||
+	       strncmp(addr, "localhost:", 10) == 0;
+}
+
+int cmd_serve(int argc, char **argv)
+{
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			char *help_argv[] = {"serve"};
+			return cmd_help(1, help_argv);
+		}
+	}
+	struct config *cfg;
+	struct config_error err;
+	if (config_load(argc, argv, environ, &cfg, &err) != 0) {
+		fprintf(stderr, "crier serve: %s\n", err.msg);
+		return err.exit_code ? err.exit_code : 2;
+	}
+	log_set_level(cfg->log_level);
+	if (cmd_serve_check_nofile(cfg) != 0) {
+		config_free(cfg);
+		return 1;
+	}
+	for (size_t i = 0; i < cfg->listen.len; i++)
+		if (!cmd_serve_is_loopback(cfg->listen.items[i]))
+			log_warn("listening on a non-loopback address", "addr=%s",
+			         cfg->listen.items[i]);
+
+	static struct http_app app; /* read-only once the workers run */
+	memset(&app, 0, sizeof(app));
+	if (http_builtin_add(&app) != 0) {
+		config_free(cfg);
+		return 1;
+	}
+	for (int i = 0; i < app.router.n; i++)
+		app.labels[i] = app.router.routes[i].label;
+	app.labels[app.router.n] = "unmatched";
+
+	struct server srv;
+	struct server_hooks hooks = {.accept = http_conn_accept, .ctx = &app};
+	app.srv = &srv;
+	char msg[256];
+	if (server_init(&srv, cfg, &hooks, msg, sizeof(msg)) != 0) {
+		fprintf(stderr, "crier serve: %s\n", msg);
+		server_free(&srv);
+		return 1;
+	}
+	log_info("starting", "version=%s workers=%u max_connections=%u", CRIER_VERSION,
+	         srv.n_workers, cfg->max_connections);
+	int code = server_run(&srv);
+	server_free(&srv);
+	return code;
+}

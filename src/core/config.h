@@ -1,0 +1,105 @@
+/*
+ * config.h - crier's configuration: one table, four sources.
+ *
+ * Every option is declared once, in the table in config.c: its name (the
+ * flag without "--", also the config-file key), the CRIER_* environment
+ * variable derived from it, its type, bounds, default, whether it can
+ * change on a live reload (SIGHUP), and a help line that says why the
+ * default is what it is. `crier help serve`, docs/config.md, the config
+ * file, the environment and the flags all come from that table.
+ *
+ * Precedence: flag > environment > file (--config / CRIER_CONFIG) > default.
+ *
+ * A struct config is immutable once loaded: workers read it without locks.
+ * A reload builds a new one (config_reload) and the server hands it over;
+ * the old one is freed when nobody uses it any more (the server's job).
+ */
+#ifndef CRIER_CORE_CONFIG_H
+#define CRIER_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARN, LOG_ERROR };
+
+struct config_list {
+	char **items; /* owned, each NUL-terminated */
+	size_t len;
+};
+
+struct config {
+	struct config_list listen; /* HOST:PORT, [v6]:PORT; port 0 = any free port */
+	uint32_t workers;  /* worker threads; 0 in the table = number of cores (resolved at load) */
+	char *config_file; /* path given by --config / CRIER_CONFIG, or NULL */
+	enum log_level log_level;      /* minimum level written to stderr */
+	bool access_log;               /* one logfmt line per request */
+	uint32_t max_connections;      /* node-wide cap on open client connections */
+	uint64_t max_header_bytes;     /* request head size limit (431 above) */
+	uint64_t max_uri_bytes;        /* request-target size limit (414 above) */
+	uint32_t max_headers;          /* header field count limit (431 above) */
+	uint64_t max_body_bytes;       /* request body limit (413 above) */
+	uint64_t header_timeout_ms;    /* time to receive a whole request head (408) */
+	uint64_t body_timeout_ms;      /* max silence while receiving a body (408) */
+	uint64_t keepalive_timeout_ms; /* idle keep-alive connection lifetime */
+	uint64_t shutdown_timeout_ms;  /* graceful shutdown bound */
+
+	/* Sources kept for config_reload: the command line and environment
+	 * as given at start-up (owned copies; env_ holds only the CRIER_*
+	 * entries, and env_.items is NULL-terminated). */
+	struct config_list argv_;
+	struct config_list env_;
+
+	/* Sentences about input that was ignored rather than refused, e.g.
+	 * "ignoring CRIER_WORKER: not a 'crier serve' option (did you mean
+	 * CRIER_WORKERS?)". The server logs each one at warn level. Owned. */
+	struct config_list warnings;
+};
+
+/* Describes why loading failed: one line naming the option, the value and
+ * what is allowed, e.g. "--workers: '300' is out of range (1..256)". */
+struct config_error {
+	char msg[512];
+	int exit_code; /* 2 for usage errors (unknown flag, bad value), 1 for I/O */
+};
+
+/*
+ * Loads configuration from argv (the flags after "serve"; argv[0] is the
+ * first flag, not the program name), envp (NULL-terminated "K=V" strings;
+ * only CRIER_* are read) and the config file named by --config or
+ * CRIER_CONFIG. `--help` is not handled here.
+ * On success returns 0 and *out is a new config owned by the caller.
+ * On failure returns a negative CRIER_E* code, fills *err, and *out is NULL.
+ */
+int config_load(int argc, char **argv, char **envp, struct config **out, struct config_error *err);
+
+/*
+ * Re-reads the config file with the start-up flags and environment of
+ * `old`. Options not marked live keep their old value; for each such
+ * option whose new value differs, `on_restart_needed(name, ctx)` is called
+ * (the server logs it). Returns 0 and a new config in *out, or a negative
+ * code with *err filled (the old config stays in force).
+ */
+int config_reload(const struct config *old, struct config **out, struct config_error *err,
+                  void (*on_restart_needed)(const char *name, void *ctx), void *ctx);
+
+void config_free(struct config *cfg);
+
+/* Writes the `crier help serve` option list (flag, env, default, help). */
+void config_print_help(FILE *out);
+
+/* Writes docs/config.md (Markdown, generated; a test checks it is fresh). */
+void config_print_markdown(FILE *out);
+
+/* Parses "250ms", "10s", "5m", "1h" (a bare number is seconds) into ms.
+ * Returns 0 or CRIER_EINVAL / CRIER_ERANGE. */
+int config_parse_duration(const char *s, uint64_t *ms);
+
+/* Parses "512", "64k", "64KiB", "1m", "1MiB", "2g" into bytes (k = 1024). */
+int config_parse_size(const char *s, uint64_t *bytes);
+
+/* Name of a log level ("debug", ...). */
+const char *config_log_level_name(enum log_level l);
+
+#endif

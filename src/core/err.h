@@ -1,0 +1,74 @@
+/*
+ * err.h - crier's error codes.
+ *
+ * Every function that can fail returns 0 (or a count) on success and a
+ * negative CRIER_E* code on failure, the way libuv does. One X-macro table
+ * generates the enum, the short names used as metric labels and log fields,
+ * and the human sentences used in error bodies, so the three never drift.
+ *
+ * Parser errors carry the HTTP status they map to: the parser reports the
+ * fact ("two Content-Length values"), the connection picks the response
+ * from this table. Status 0 means "not an HTTP-visible error".
+ */
+#ifndef CRIER_CORE_ERR_H
+#define CRIER_CORE_ERR_H
+
+/* XX(NAME, status, "metric_label", "sentence for the error body") */
+#define CRIER_ERRNO_MAP(XX)                                                                    \
+	XX(NOMEM, 500, "nomem", "out of memory")                                               \
+	XX(INVAL, 400, "invalid", "invalid argument")                                          \
+	XX(RANGE, 400, "range", "value out of range")                                          \
+	XX(IO, 0, "io", "input/output error")                                                  \
+	XX(ADDRINUSE, 0, "addr_in_use", "address already in use")                              \
+	XX(CLOSED, 0, "closed", "connection closed")                                           \
+	XX(BADREQ, 400, "bad_request", "malformed request")                                    \
+	XX(METHOD, 501, "method", "method not implemented")                                    \
+	XX(VERSION, 505, "version", "HTTP version not supported (HTTP/1.0 and HTTP/1.1 only)") \
+	XX(H2_PREFACE, 505, "h2_preface", "HTTP/2 is not supported on this port")              \
+	XX(REQLINE, 400, "request_line", "malformed request line")                             \
+	XX(TARGET, 400, "target", "malformed request target")                                  \
+	XX(URI_TOO_LONG, 414, "uri_too_long", "request target too long")                       \
+	XX(HEAD_TOO_LARGE, 431, "head_too_large", "request header fields too large")           \
+	XX(TOO_MANY_HEADERS, 431, "too_many_headers", "too many header fields")                \
+	XX(HDR_NAME, 400, "header_name", "malformed header field name")                        \
+	XX(HDR_SPACE, 400, "header_space", "whitespace between header field name and colon")   \
+	XX(HDR_VALUE, 400, "header_value", "invalid character in header field value")          \
+	XX(OBS_FOLD, 400, "obs_fold", "obsolete line folding is not allowed")                  \
+	XX(BARE_CR, 400, "bare_cr", "bare CR in request head")                                 \
+	XX(BARE_LF, 400, "bare_lf", "bare LF line ending in request head")                     \
+	XX(CTL_CHAR, 400, "control_char", "control character in request head")                 \
+	XX(NO_HOST, 400, "no_host", "HTTP/1.1 request without Host")                           \
+	XX(DUP_HOST, 400, "dup_host", "more than one Host header")                             \
+	XX(CL_TE, 400, "cl_and_te", "both Content-Length and Transfer-Encoding")               \
+	XX(CL_DUP, 400, "cl_conflict", "conflicting Content-Length values")                    \
+	XX(CL_BAD, 400, "cl_invalid", "invalid Content-Length")                                \
+	XX(TE_BAD, 501, "te_unsupported", "Transfer-Encoding other than a final chunked")      \
+	XX(TE_HTTP10, 400, "te_http10", "Transfer-Encoding in an HTTP/1.0 request")            \
+	XX(CHUNK_SIZE, 400, "chunk_size", "invalid chunk size")                                \
+	XX(CHUNK_EXT, 400, "chunk_ext", "invalid chunk extension")                             \
+	XX(CHUNK_CRLF, 400, "chunk_crlf", "missing CRLF after chunk data")                     \
+	XX(CHUNK_TRAILER, 400, "chunk_trailer", "invalid or oversized chunked trailer")        \
+	XX(BODY_TOO_LARGE, 413, "body_too_large", "request body too large")                    \
+	XX(EXPECT, 417, "expect", "unsupported Expect value")                                  \
+	XX(TIMEOUT, 408, "timeout", "request timed out")                                       \
+	XX(OVERLOAD, 503, "overload", "server at connection limit")
+
+enum crier_err {
+	CRIER_OK = 0,
+#define CRIER_ERR_ENUM(name, status, label, msg) CRIER_E##name,
+	CRIER_ERR_FIRST_ = -1000,
+	CRIER_ERRNO_MAP(CRIER_ERR_ENUM)
+#undef CRIER_ERR_ENUM
+	        CRIER_ERR_LAST_
+};
+
+/* Short machine label ("cl_and_te") for a CRIER_E* code; "unknown" otherwise. */
+const char *err_label(int code);
+/* Human sentence for a CRIER_E* code or a negated errno/uv code. Never NULL. */
+const char *err_message(int code);
+/* HTTP status a CRIER_E* code answers with; 0 when it has none. */
+int err_http_status(int code);
+/* True when code is one of the CRIER_E* values (as opposed to a negated errno). */
+int err_is_crier(int code);
+
+#endif

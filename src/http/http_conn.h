@@ -1,0 +1,78 @@
+/*
+ * http_conn.h - HTTP/1.1 connections and the request/response API that
+ * route handlers use.
+ *
+ * An http_conn is a struct conn (net/) running the HTTP/1.1 protocol:
+ * parse a head, read or discard the body, call the route's handler, queue
+ * the response, repeat (keep-alive, pipelining). Handlers get a struct
+ * http_ctx that is valid only during the call; they must answer with
+ * http_respond before returning (later protocols take the connection over
+ * instead). Everything a handler sees is a slice of bytes owned by the
+ * connection for the duration of the call.
+ */
+#ifndef CRIER_HTTP_HTTP_CONN_H
+#define CRIER_HTTP_HTTP_CONN_H
+
+#include "core/buf.h"
+#include "http/http_parse.h"
+#include "http/router.h"
+#include "net/conn.h"
+#include "net/server.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The application: the routes and what handlers need to reach. Built once
+ * on the main thread, read-only afterwards. */
+struct http_app {
+	struct router router;
+	const char *labels[ROUTER_MAX + 1]; /* metrics labels; the last is "unmatched" */
+	struct server *srv;
+};
+
+enum http_state { HTTP_S_HEAD = 0, HTTP_S_BODY };
+
+struct http_conn {
+	struct conn base;
+	struct http_app *app;
+	uint8_t state;       /* enum http_state */
+	bool in_request : 1; /* bytes of a request have arrived, or the connection is new */
+	bool got_bytes : 1;  /* the current request has at least one byte */
+	bool keep_alive : 1; /* of the request being read */
+	bool want_body : 1;  /* keep the body for the handler (else discard) */
+	bool body_chunked : 1;
+	uint8_t minor;       /* HTTP/1.minor of the current request */
+	int8_t route;        /* matched route or -1 */
+	int16_t status;      /* 0: call the handler; else answer this (404, 405) */
+	uint32_t head_len;   /* bytes of the head copy at the start of req */
+	size_t last_len;     /* parser restart hint */
+	uint64_t body_left;  /* Content-Length bytes still to read */
+	uint64_t started_ms; /* loop time the request began, for the access log */
+	struct http_chunked chunked;
+	struct buf req; /* head copy + body, only for requests with a body */
+};
+
+struct http_ctx {
+	struct http_conn *hc;
+	struct worker *w;
+	const struct http_request *req;
+	const char *body; /* decoded request body (NULL when none or discarded) */
+	size_t body_len;
+	int route;
+	bool responded;
+};
+
+/* Server hook: accepts a connection and starts HTTP on it (or, when the
+ * node is over --max-connections, answers 503 and ends it). */
+struct conn *http_conn_accept(struct worker *w, uv_stream_t *listener, bool over_limit);
+
+/* Answers the request: status line, Date, Content-Type, Content-Length,
+ * Connection, the optional extra header lines (each ending in CRLF), and
+ * the body (omitted for HEAD). */
+void http_respond(struct http_ctx *ctx, int status, const char *content_type,
+                  const char *extra_headers, const void *body, size_t body_len);
+
+/* Reason phrase for a status code. */
+const char *http_reason(int status);
+
+#endif

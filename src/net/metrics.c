@@ -1,0 +1,202 @@
+/*
+ * metrics.c - counting helpers and the Prometheus text exposition (0.0.4).
+ *
+ * Rendering sums the per-worker structs; it allocates only the output
+ * page. Families with no samples yet (a route never hit) still get their
+ * HELP and TYPE lines, so a dashboard can be built before traffic arrives.
+ */
+#include "net/metrics.h"
+
+#include "core/err.h"
+#include "net/server.h"
+
+#include <inttypes.h>
+
+static const int metrics_statuses[METRICS_STATUS_SLOTS - 1] = {
+        100, 101, 200, 201, 204, 206, 301, 302, 304, 400, 401, 403, 404, 405,
+        408, 409, 410, 413, 414, 415, 417, 426, 429, 431, 500, 501, 503};
+
+/* Upper bounds of the lag histogram, in microseconds (the last is +Inf). */
+static const uint64_t metrics_lag_le_us[METRICS_LAG_BUCKETS - 1] = {
+        1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 5000000};
+
+static const char *const metrics_transport_names[METRICS_T_COUNT] = {"http"};
+static const char *const metrics_timeout_names[METRICS_TO_COUNT] = {"header", "body", "idle"};
+
+int metrics_status_slot(int status)
+{
+	for (int i = 0; i < METRICS_STATUS_SLOTS - 1; i++)
+		if (metrics_statuses[i] == status)
+			return i;
+	return METRICS_STATUS_SLOTS - 1;
+}
+
+void metrics_observe_lag(struct metrics *m, uint64_t lag_us)
+{
+	int i = 0;
+	while (i < METRICS_LAG_BUCKETS - 1 && lag_us > metrics_lag_le_us[i])
+		i++;
+	metric_inc(&m->lag_buckets[i]);
+	metric_inc(&m->lag_count);
+	metric_add(&m->lag_sum_us, lag_us);
+}
+
+void metrics_parse_error(struct metrics *m, int code)
+{
+	int slot = code - CRIER_ERR_FIRST_;
+	if (slot > 0 && slot < METRICS_ERR_SLOTS)
+		metric_inc(&m->parse_errors[slot]);
+}
+
+/* Sum of one counter across workers, addressed by its offset. */
+static uint64_t metrics_sum(const struct server *srv, size_t offset)
+{
+	uint64_t total = 0;
+	for (uint32_t i = 0; i < srv->n_workers; i++) {
+		const char *base = (const char *)&srv->workers[i].m;
+		total += metric_get((const metric_t *)(const void *)(base + offset));
+	}
+	return total;
+}
+
+/* Evaluates expr only while no error occurred, keeping the first error. */
+#define EMIT(expr)                   \
+	do {                         \
+		if (rc == 0)         \
+			rc = (expr); \
+	} while (0)
+
+#define METRICS_SUM(srv, field) metrics_sum(srv, offsetof(struct metrics, field))
+
+static int metrics_family(struct buf *out, const char *name, const char *type, const char *help)
+{
+	return buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static int metrics_connections(struct buf *out, const struct server *srv)
+{
+	int rc = metrics_family(out, "crier_connections_open", "gauge",
+	                        "Client connections open now, by transport.");
+	for (int t = 0; t < METRICS_T_COUNT && !rc; t++)
+		rc = buf_printf(out, "crier_connections_open{transport=\"%s\"} %" PRId64 "\n",
+		                metrics_transport_names[t],
+		                (int64_t)METRICS_SUM(srv, conn_open[t]));
+	EMIT(metrics_family(out, "crier_connections_accepted_total", "counter",
+	                    "Client connections accepted, by transport at accept time."));
+	for (int t = 0; t < METRICS_T_COUNT && !rc; t++)
+		rc = buf_printf(out,
+		                "crier_connections_accepted_total{transport=\"%s\"} %" PRIu64 "\n",
+		                metrics_transport_names[t], METRICS_SUM(srv, conn_accepted[t]));
+	EMIT(metrics_family(out, "crier_connections_rejected_total", "counter",
+	                    "Client connections refused, by reason."));
+	EMIT(buf_printf(
+	        out, "crier_connections_rejected_total{reason=\"max_connections\"} %" PRIu64 "\n",
+	        METRICS_SUM(srv, conn_rejected_max)));
+	return rc;
+}
+
+static int metrics_requests(struct buf *out, const struct server *srv,
+                            const char *const *route_names, int n_routes)
+{
+	int rc = metrics_family(out, "crier_http_requests_total", "counter",
+	                        "HTTP requests answered, by route pattern and status.");
+	for (int r = 0; r <= n_routes && !rc; r++) {
+		int slot_route = r == n_routes ? METRICS_MAX_ROUTES - 1 : r;
+		for (int s = 0; s < METRICS_STATUS_SLOTS && !rc; s++) {
+			uint64_t v = METRICS_SUM(srv, requests[slot_route][s]);
+			if (v == 0)
+				continue;
+			if (s == METRICS_STATUS_SLOTS - 1)
+				rc = buf_printf(
+				        out,
+				        "crier_http_requests_total{route=\"%s\",status=\"other\"} "
+				        "%" PRIu64 "\n",
+				        route_names[r], v);
+			else
+				rc = buf_printf(
+				        out,
+				        "crier_http_requests_total{route=\"%s\",status=\"%d\"} "
+				        "%" PRIu64 "\n",
+				        route_names[r], metrics_statuses[s], v);
+		}
+	}
+	EMIT(metrics_family(out, "crier_http_parse_errors_total", "counter",
+	                    "Requests rejected while parsing, by reason."));
+	for (int e = 1; e < METRICS_ERR_SLOTS && !rc; e++) {
+		uint64_t v = METRICS_SUM(srv, parse_errors[e]);
+		if (v)
+			rc = buf_printf(
+			        out, "crier_http_parse_errors_total{reason=\"%s\"} %" PRIu64 "\n",
+			        err_label(CRIER_ERR_FIRST_ + e), v);
+	}
+	EMIT(metrics_family(out, "crier_http_timeouts_total", "counter",
+	                    "Connections closed by a timeout, by phase."));
+	for (int t = 0; t < METRICS_TO_COUNT && !rc; t++)
+		rc = buf_printf(out, "crier_http_timeouts_total{phase=\"%s\"} %" PRIu64 "\n",
+		                metrics_timeout_names[t], METRICS_SUM(srv, timeouts[t]));
+	return rc;
+}
+
+static int metrics_io(struct buf *out, const struct server *srv)
+{
+	int rc = metrics_family(out, "crier_bytes_received_total", "counter",
+	                        "Bytes read from client connections.");
+	EMIT(buf_printf(out, "crier_bytes_received_total %" PRIu64 "\n",
+	                METRICS_SUM(srv, bytes_in)));
+	EMIT(metrics_family(out, "crier_bytes_sent_total", "counter",
+	                    "Bytes written to client connections."));
+	EMIT(buf_printf(out, "crier_bytes_sent_total %" PRIu64 "\n", METRICS_SUM(srv, bytes_out)));
+	EMIT(metrics_family(out, "crier_write_syscalls_total", "counter",
+	                    "Write system calls (one writev carries many queued buffers)."));
+	EMIT(buf_printf(out, "crier_write_syscalls_total %" PRIu64 "\n", METRICS_SUM(srv, writes)));
+	return rc;
+}
+
+static int metrics_lag(struct buf *out, const struct server *srv)
+{
+	int rc = metrics_family(out, "crier_loop_lag_seconds", "histogram",
+	                        "How late each worker's 100 ms tick ran: event-loop saturation.");
+	for (uint32_t w = 0; w < srv->n_workers && !rc; w++) {
+		const struct metrics *m = &srv->workers[w].m;
+		uint64_t cum = 0;
+		for (int i = 0; i < METRICS_LAG_BUCKETS && !rc; i++) {
+			cum += metric_get(&m->lag_buckets[i]);
+			if (i < METRICS_LAG_BUCKETS - 1)
+				rc = buf_printf(
+				        out,
+				        "crier_loop_lag_seconds_bucket{worker=\"%u\",le=\"%g\"} "
+				        "%" PRIu64 "\n",
+				        w, (double)metrics_lag_le_us[i] / 1e6, cum);
+			else
+				rc = buf_printf(
+				        out,
+				        "crier_loop_lag_seconds_bucket{worker=\"%u\",le=\"+Inf\"} "
+				        "%" PRIu64 "\n",
+				        w, cum);
+		}
+		/* The count is the +Inf bucket read above, so the two always agree. */
+		EMIT(buf_printf(out, "crier_loop_lag_seconds_sum{worker=\"%u\"} %.6f\n", w,
+		                (double)metric_get(&m->lag_sum_us) / 1e6));
+		EMIT(buf_printf(out, "crier_loop_lag_seconds_count{worker=\"%u\"} %" PRIu64 "\n", w,
+		                cum));
+	}
+	return rc;
+}
+
+int metrics_render(struct buf *out, const struct server *srv, const char *const *route_names,
+                   int n_routes)
+{
+	int rc = metrics_family(out, "crier_build_info", "gauge", "Build version and commit.");
+	EMIT(buf_printf(out, "crier_build_info{version=\"%s\",commit=\"%s\"} 1\n", CRIER_VERSION,
+	                CRIER_COMMIT));
+	EMIT(metrics_family(out, "crier_process_start_time_seconds", "gauge",
+	                    "Start time of the process since the Unix epoch."));
+	EMIT(buf_printf(out, "crier_process_start_time_seconds %" PRId64 "\n", srv->start_wall_s));
+	EMIT(metrics_family(out, "crier_workers", "gauge", "Worker threads."));
+	EMIT(buf_printf(out, "crier_workers %u\n", srv->n_workers));
+	EMIT(metrics_connections(out, srv));
+	EMIT(metrics_requests(out, srv, route_names, n_routes));
+	EMIT(metrics_io(out, srv));
+	EMIT(metrics_lag(out, srv));
+	return rc;
+}

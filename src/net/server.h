@@ -1,0 +1,78 @@
+/*
+ * server.h - the process: configuration, listeners, workers, signals.
+ *
+ * The main thread owns the server. It opens the listening sockets (so a
+ * port in use is a start-up error, not a worker's problem), starts the
+ * workers, and then runs a small loop of its own that only handles
+ * signals: SIGTERM/SIGINT begin a graceful shutdown bounded by
+ * --shutdown-timeout (a second signal exits at once), SIGHUP reloads the
+ * configuration file and hands the new immutable config to every worker.
+ *
+ * The protocol spoken on accepted connections is not known here: the
+ * caller passes an accept hook that allocates a protocol connection.
+ */
+#ifndef CRIER_NET_SERVER_H
+#define CRIER_NET_SERVER_H
+
+#include "core/config.h"
+#include "net/worker.h"
+
+#include <stdatomic.h>
+#include <stdint.h>
+#include <uv.h>
+
+/* A configuration shared by reference between the main thread and the
+ * workers; freed when the last holder lets go. */
+struct server_cfg {
+	atomic_uint refs;
+	struct config *cfg;
+};
+
+struct server_cfg *server_cfg_ref(struct server_cfg *sc);
+void server_cfg_unref(struct server_cfg *sc);
+
+struct server_hooks {
+	/* Allocates a protocol connection for a pending connection on listener
+	 * and accepts it (conn_accept). Returns NULL when it could not; the
+	 * server then counts the failure. Runs on worker w's thread. */
+	struct conn *(*accept)(struct worker *w, uv_stream_t *listener, bool over_limit);
+	void *ctx; /* for the protocol layer (the HTTP application) */
+};
+
+struct server {
+	struct server_cfg *cfg; /* current configuration (main thread's reference) */
+	struct server_hooks hooks;
+	struct worker *workers;
+	uint32_t n_workers;
+	int *listen_fds; /* n_workers * n_listen, owned until workers adopt them */
+	uint32_t n_listen;
+	char (*listen_addrs)[64]; /* actual bound addresses, for logs and tests */
+	atomic_uint conns_open;   /* node-wide, for --max-connections */
+	int64_t start_wall_s;
+	uv_loop_t main_loop;
+	uv_signal_t sig_term, sig_int, sig_hup;
+	uv_timer_t shutdown_timer;
+	uv_async_t worker_idle; /* a worker reports it has no connections left */
+	int shutdown_signals;   /* signals received so far */
+	int exit_code;
+};
+
+/* Opens the listeners and prepares the workers. On failure returns a
+ * negative code and writes a one-line reason into err. cfg ownership moves
+ * to the server. */
+int server_init(struct server *srv, struct config *cfg, const struct server_hooks *hooks, char *err,
+                size_t err_len);
+
+/* Runs until a graceful shutdown completes; returns the process exit code. */
+int server_run(struct server *srv);
+
+/* Releases everything server_init acquired. */
+void server_free(struct server *srv);
+
+/* The configuration in force on worker w. */
+static inline const struct config *worker_cfg(const struct worker *w)
+{
+	return w->cfg->cfg;
+}
+
+#endif
