@@ -79,6 +79,12 @@ int cmd_serve(int argc, char **argv)
 		return err.exit_code ? err.exit_code : 2;
 	}
 	log_set_level(cfg->log_level);
+	for (size_t i = 0; i < cfg->warnings.len; i++) {
+		struct logline l;
+		log_begin(&l, LOG_WARN, "configuration");
+		log_str(&l, "note", cfg->warnings.items[i], strlen(cfg->warnings.items[i]));
+		log_end(&l);
+	}
 	if (cmd_serve_check_nofile(cfg) != 0) {
 		config_free(cfg);
 		return 1;
