@@ -11,6 +11,7 @@
 #include "net/server.h"
 
 #include <inttypes.h>
+#include <stdbool.h>
 
 static const int metrics_statuses[METRICS_STATUS_SLOTS - 1] = {
         100, 101, 200, 201, 204, 206, 301, 302, 304, 400, 401, 403, 404, 405,
@@ -22,6 +23,15 @@ static const uint64_t metrics_lag_le_us[METRICS_LAG_BUCKETS - 1] = {
 
 static const char *const metrics_transport_names[METRICS_T_COUNT] = {"http"};
 static const char *const metrics_timeout_names[METRICS_TO_COUNT] = {"header", "body", "idle"};
+
+/* Codes that reject a request for what the client sent (not our failures). */
+static bool metrics_is_request_error(int code)
+{
+	int st = err_http_status(code);
+	bool client_side = (st >= 400 && st < 500) || st == 501 || st == 505;
+	return client_side && code != CRIER_ETIMEOUT && code != CRIER_EINVAL &&
+	       code != CRIER_ERANGE && code != CRIER_EBADREQ;
+}
 
 int metrics_status_slot(int status)
 {
@@ -87,6 +97,16 @@ static int metrics_connections(struct buf *out, const struct server *srv)
 		rc = buf_printf(out,
 		                "crier_connections_accepted_total{transport=\"%s\"} %" PRIu64 "\n",
 		                metrics_transport_names[t], METRICS_SUM(srv, conn_accepted[t]));
+	EMIT(metrics_family(out, "crier_worker_connections", "gauge",
+	                    "Client connections open now, by worker: how evenly the kernel "
+	                    "spreads them (SO_REUSEPORT)."));
+	for (uint32_t w = 0; w < srv->n_workers && !rc; w++) {
+		int64_t open = 0;
+		for (int t = 0; t < METRICS_T_COUNT; t++)
+			open += (int64_t)metric_get(&srv->workers[w].m.conn_open[t]);
+		rc = buf_printf(out, "crier_worker_connections{worker=\"%u\"} %" PRId64 "\n", w,
+		                open);
+	}
 	EMIT(metrics_family(out, "crier_connections_rejected_total", "counter",
 	                    "Client connections refused, by reason."));
 	EMIT(buf_printf(
@@ -122,12 +142,15 @@ static int metrics_requests(struct buf *out, const struct server *srv,
 	}
 	EMIT(metrics_family(out, "crier_http_parse_errors_total", "counter",
 	                    "Requests rejected while parsing, by reason."));
+	/* Every reason a request can be rejected for is present from the start
+	 * (at 0), so rate() works before the first error. */
 	for (int e = 1; e < METRICS_ERR_SLOTS && !rc; e++) {
+		int code = CRIER_ERR_FIRST_ + e;
 		uint64_t v = METRICS_SUM(srv, parse_errors[e]);
-		if (v)
+		if (v || metrics_is_request_error(code))
 			rc = buf_printf(
 			        out, "crier_http_parse_errors_total{reason=\"%s\"} %" PRIu64 "\n",
-			        err_label(CRIER_ERR_FIRST_ + e), v);
+			        err_label(code), v);
 	}
 	EMIT(metrics_family(out, "crier_http_timeouts_total", "counter",
 	                    "Connections closed by a timeout, by phase."));
