@@ -11,6 +11,8 @@
 #include "http/http_builtin.h"
 #include "http/http_conn.h"
 #include "net/server.h"
+#include "ws/ws_conn.h"
+#include "ws/ws_echo.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -96,7 +98,8 @@ int cmd_serve(int argc, char **argv)
 
 	static struct http_app app; /* read-only once the workers run */
 	memset(&app, 0, sizeof(app));
-	if (http_builtin_add(&app) != 0) {
+	app.conn_size = ws_conn_size();
+	if (http_builtin_add(&app) != 0 || ws_echo_add(&app) != 0) {
 		config_free(cfg);
 		return 1;
 	}
@@ -105,7 +108,8 @@ int cmd_serve(int argc, char **argv)
 	app.labels[app.router.n] = "unmatched";
 
 	struct server srv;
-	struct server_hooks hooks = {.accept = http_conn_accept, .ctx = &app};
+	struct server_hooks hooks = {
+	        .accept = http_conn_accept, .worker_exit = ws_worker_exit, .ctx = &app};
 	app.srv = &srv;
 	char msg[256];
 	if (server_init(&srv, cfg, &hooks, msg, sizeof(msg)) != 0) {

@@ -281,6 +281,116 @@ static const struct opt opts[] = {
                         "before they are closed. 10s fits well inside the 30s grace period of "
                         "Kubernetes and systemd's 90s stop timeout.",
         },
+        {
+                .name = "allowed-origins",
+                .group = "Security",
+                .type = OPT_LIST,
+                .off = offsetof(struct config, allowed_origins),
+                .metavar = "LIST",
+                .def = "",
+                .min = 0,
+                .syntax = "origins like https://app.example.com, https://*.example.com, or *",
+                .flags = OPT_LIVE,
+                .help = "Browser origins allowed to open WebSockets (and, later, "
+                        "cross-origin streams) besides the hub's own origin. Empty by default: "
+                        "a page on another site cannot ride a visitor's cookies into the hub "
+                        "(cross-site WebSocket hijacking). Requests without Origin (not from "
+                        "a browser) are always allowed.",
+        },
+        {
+                .name = "echo",
+                .group = "WebSocket",
+                .type = OPT_BOOL,
+                .off = offsetof(struct config, echo),
+                .def = "false",
+                .flags = OPT_LIVE,
+                .help = "Serve GET /echo, a WebSocket that sends every message back with its "
+                        "opcode: for conformance suites and latency probes. Off by default "
+                        "because it is a free amplifier for anyone who can reach the port.",
+        },
+        {
+                .name = "ws-deflate",
+                .group = "WebSocket",
+                .type = OPT_BOOL,
+                .off = offsetof(struct config, ws_deflate),
+                .def = "true",
+                .flags = OPT_LIVE,
+                .help = "Negotiate permessage-deflate (RFC 7692) when a client offers it. On "
+                        "by default: text messages shrink 3-10x, and crier compresses each "
+                        "published message once for all subscribers, with no zlib memory "
+                        "held by idle connections.",
+        },
+        {
+                .name = "ws-max-message-bytes",
+                .group = "WebSocket",
+                .type = OPT_SIZE,
+                .off = offsetof(struct config, ws_max_message_bytes),
+                .metavar = "SIZE",
+                .def = "1MiB",
+                .min = 125,
+                .max = 1 * GIB,
+                .flags = OPT_LIVE,
+                .help = "Largest message a client may send, after reassembly and "
+                        "decompression; a larger one is closed with 1009. 1MiB matches "
+                        "--max-body-bytes: a message is the same thing on every transport.",
+        },
+        {
+                .name = "ws-max-backpressure",
+                .group = "WebSocket",
+                .type = OPT_SIZE,
+                .off = offsetof(struct config, ws_max_backpressure),
+                .metavar = "SIZE",
+                .def = "1MiB",
+                .min = 4 * KIB,
+                .max = 1 * GIB,
+                .flags = OPT_LIVE,
+                .help = "Outbound bytes a WebSocket may have queued (sent but not yet taken "
+                        "by the peer) before it is closed with 1008: a client that stops "
+                        "reading cannot make the hub's memory grow. 1MiB absorbs bursts of "
+                        "thousands of small messages.",
+        },
+        {
+                .name = "ws-ping-interval",
+                .group = "WebSocket",
+                .type = OPT_DURATION,
+                .off = offsetof(struct config, ws_ping_interval_ms),
+                .metavar = "DURATION",
+                .def = "25s",
+                .min = 100,
+                .max = 1 * HOUR,
+                .flags = OPT_LIVE,
+                .help = "How often the hub pings an idle WebSocket. 25s stays under the 30-60s "
+                        "idle timeouts common in proxies and load balancers, so the connection "
+                        "survives them.",
+        },
+        {
+                .name = "ws-idle-timeout",
+                .group = "WebSocket",
+                .type = OPT_DURATION,
+                .off = offsetof(struct config, ws_idle_timeout_ms),
+                .metavar = "DURATION",
+                .def = "60s",
+                .min = 100,
+                .max = 24 * HOUR,
+                .flags = OPT_LIVE,
+                .help = "A WebSocket peer that sends nothing (not even a pong) for this long is "
+                        "dead and is closed. 60s is two missed pings plus slack for a slow "
+                        "mobile link.",
+        },
+        {
+                .name = "ws-close-timeout",
+                .group = "WebSocket",
+                .type = OPT_DURATION,
+                .off = offsetof(struct config, ws_close_timeout_ms),
+                .metavar = "DURATION",
+                .def = "5s",
+                .min = 0,
+                .max = 10 * MIN,
+                .flags = OPT_LIVE,
+                .help = "After sending a close frame, how long to wait for the peer's before "
+                        "dropping the TCP connection (RFC 6455 §7.1.1). 5s is ample on any "
+                        "working link and bounds what a silent peer costs.",
+        },
 };
 
 #define OPT_N (sizeof(opts) / sizeof(opts[0]))
@@ -293,6 +403,9 @@ struct cross_le {
 
 static const struct cross_le cross_checks[] = {
         {"max-uri-bytes", "max-header-bytes", "the request line is part of the head"},
+        {"ws-ping-interval", "ws-idle-timeout",
+         "a live peer must be pinged before it is "
+         "declared dead"},
 };
 
 /* ---- small helpers ---------------------------------------------------- */

@@ -33,17 +33,25 @@ struct config {
 	struct config_list listen; /* HOST:PORT, [v6]:PORT; port 0 = any free port */
 	uint32_t workers;  /* worker threads; 0 in the table = number of cores (resolved at load) */
 	char *config_file; /* path given by --config / CRIER_CONFIG, or NULL */
-	enum log_level log_level;      /* minimum level written to stderr */
-	bool access_log;               /* one logfmt line per request */
-	uint32_t max_connections;      /* node-wide cap on open client connections */
-	uint64_t max_header_bytes;     /* request head size limit (431 above) */
-	uint64_t max_uri_bytes;        /* request-target size limit (414 above) */
-	uint32_t max_headers;          /* header field count limit (431 above) */
-	uint64_t max_body_bytes;       /* request body limit (413 above) */
-	uint64_t header_timeout_ms;    /* time to receive a whole request head (408) */
-	uint64_t body_timeout_ms;      /* max silence while receiving a body (408) */
-	uint64_t keepalive_timeout_ms; /* idle keep-alive connection lifetime */
-	uint64_t shutdown_timeout_ms;  /* graceful shutdown bound */
+	enum log_level log_level;           /* minimum level written to stderr */
+	bool access_log;                    /* one logfmt line per request */
+	uint32_t max_connections;           /* node-wide cap on open client connections */
+	uint64_t max_header_bytes;          /* request head size limit (431 above) */
+	uint64_t max_uri_bytes;             /* request-target size limit (414 above) */
+	uint32_t max_headers;               /* header field count limit (431 above) */
+	uint64_t max_body_bytes;            /* request body limit (413 above) */
+	uint64_t header_timeout_ms;         /* time to receive a whole request head (408) */
+	uint64_t body_timeout_ms;           /* max silence while receiving a body (408) */
+	uint64_t keepalive_timeout_ms;      /* idle keep-alive connection lifetime */
+	uint64_t shutdown_timeout_ms;       /* graceful shutdown bound */
+	struct config_list allowed_origins; /* browser origins beyond same-origin; "*" = any */
+	bool echo;                          /* serve GET /echo (WebSocket echo) */
+	bool ws_deflate;                    /* negotiate permessage-deflate */
+	uint64_t ws_max_message_bytes;      /* reassembled (and inflated) message limit (1009) */
+	uint64_t ws_max_backpressure;       /* outbound bytes queued per connection before 1008 */
+	uint64_t ws_ping_interval_ms;       /* server ping period */
+	uint64_t ws_idle_timeout_ms;        /* silence after which a peer is dead */
+	uint64_t ws_close_timeout_ms;       /* wait for the peer's close frame, then drop TCP */
 
 	/* Sources kept for config_reload: the command line and environment
 	 * as given at start-up (owned copies; env_ holds only the CRIER_*

@@ -52,5 +52,11 @@ const char *err_message(int code)
 int err_http_status(int code)
 {
 	const struct err_row *r = err_row_of(code);
-	return r ? r->status : 0;
+	return r && r->status < 1000 ? r->status : 0;
+}
+
+int err_ws_close_code(int code)
+{
+	const struct err_row *r = err_row_of(code);
+	return r && r->status >= 1000 ? r->status : 0;
 }

@@ -13,7 +13,9 @@
 #ifndef CRIER_CORE_ERR_H
 #define CRIER_CORE_ERR_H
 
-/* XX(NAME, status, "metric_label", "sentence for the error body") */
+/* XX(NAME, status, "metric_label", "sentence for the error body"). status is
+ * the HTTP status (< 1000) or the WebSocket close code (>= 1000) the error
+ * answers with; 0 when it has none. */
 #define CRIER_ERRNO_MAP(XX)                                                                    \
 	XX(NOMEM, 500, "nomem", "out of memory")                                               \
 	XX(INVAL, 400, "invalid", "invalid argument")                                          \
@@ -39,6 +41,7 @@
 	XX(CTL_CHAR, 400, "control_char", "control character in request head")                 \
 	XX(NO_HOST, 400, "no_host", "HTTP/1.1 request without Host")                           \
 	XX(DUP_HOST, 400, "dup_host", "more than one Host header")                             \
+	XX(HOST_BAD, 400, "host_invalid", "invalid Host header value")                         \
 	XX(CL_TE, 400, "cl_and_te", "both Content-Length and Transfer-Encoding")               \
 	XX(CL_DUP, 400, "cl_conflict", "conflicting Content-Length values")                    \
 	XX(CL_BAD, 400, "cl_invalid", "invalid Content-Length")                                \
@@ -51,7 +54,27 @@
 	XX(BODY_TOO_LARGE, 413, "body_too_large", "request body too large")                    \
 	XX(EXPECT, 417, "expect", "unsupported Expect value")                                  \
 	XX(TIMEOUT, 408, "timeout", "request timed out")                                       \
-	XX(OVERLOAD, 503, "overload", "server at connection limit")
+	XX(OVERLOAD, 503, "overload", "server at connection limit")                            \
+	XX(WS_UPGRADE, 426, "ws_upgrade", "not a WebSocket upgrade request")                   \
+	XX(WS_VERSION, 426, "ws_version", "unsupported Sec-WebSocket-Version (13 only)")       \
+	XX(WS_KEY, 400, "ws_key", "invalid Sec-WebSocket-Key")                                 \
+	XX(WS_ORIGIN, 403, "ws_origin", "origin not allowed")                                  \
+	XX(WS_PROTOCOL, 400, "ws_protocol", "no supported subprotocol offered")                \
+	XX(WS_RSV, 1002, "ws_rsv", "reserved bits set without a negotiated extension")         \
+	XX(WS_OPCODE, 1002, "ws_opcode", "unknown opcode")                                     \
+	XX(WS_CONTROL_LEN, 1002, "ws_control_len", "control frame longer than 125 bytes")      \
+	XX(WS_CONTROL_FRAG, 1002, "ws_control_frag", "fragmented control frame")               \
+	XX(WS_CONT, 1002, "ws_cont", "continuation frame without a message")                   \
+	XX(WS_NOT_CONT, 1002, "ws_not_cont", "new data frame inside a fragmented message")     \
+	XX(WS_UNMASKED, 1002, "ws_unmasked", "client frame not masked")                        \
+	XX(WS_MASKED, 1002, "ws_masked", "server frame masked")                                \
+	XX(WS_LEN64, 1002, "ws_len64", "64-bit payload length with the top bit set")           \
+	XX(WS_CLOSE_CODE, 1002, "ws_close_code", "invalid close code")                         \
+	XX(WS_CLOSE_LEN, 1002, "ws_close_len", "close frame with a 1-byte payload")            \
+	XX(WS_UTF8, 1007, "ws_utf8", "invalid UTF-8 in a text message")                        \
+	XX(WS_INFLATE, 1007, "ws_inflate", "invalid compressed data")                          \
+	XX(WS_TOO_BIG, 1009, "ws_too_big", "message too big")                                  \
+	XX(WS_SLOW, 1008, "ws_slow", "slow consumer: outbound budget exceeded")
 
 enum crier_err {
 	CRIER_OK = 0,
@@ -68,6 +91,8 @@ const char *err_label(int code);
 const char *err_message(int code);
 /* HTTP status a CRIER_E* code answers with; 0 when it has none. */
 int err_http_status(int code);
+/* WebSocket close code (RFC 6455 §7.4.1) a CRIER_E* code answers with; 0 when none. */
+int err_ws_close_code(int code);
 /* True when code is one of the CRIER_E* values (as opposed to a negated errno). */
 int err_is_crier(int code);
 

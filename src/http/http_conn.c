@@ -308,6 +308,8 @@ static size_t http_process(struct http_conn *hc, const char *p, size_t n)
 			hc->last_len = 0;
 			int rc = http_on_head(hc, &req, p + off, (size_t)r);
 			off += (size_t)r;
+			if (rc == 0 && c->proto != &http_proto)
+				return off; /* upgraded: the rest is the new protocol's */
 			if (rc == 0)
 				continue;
 			r = rc;
@@ -318,7 +320,7 @@ static size_t http_process(struct http_conn *hc, const char *p, size_t n)
 	return off;
 }
 
-static void http_on_read(struct conn *c, const char *data, size_t len)
+static void http_on_read(struct conn *c, char *data, size_t len)
 {
 	struct http_conn *hc = (struct http_conn *)c;
 	bool kept = c->in.len > 0;
@@ -329,6 +331,14 @@ static void http_on_read(struct conn *c, const char *data, size_t len)
 	const char *p = kept ? c->in.data : data;
 	size_t n = kept ? c->in.len : len;
 	size_t used = http_process(hc, p, n);
+	if (c->proto != &http_proto && !c->ending && !c->closing) {
+		/* Upgraded mid-buffer: what follows the head is the new protocol's
+		 * first bytes. It keeps no input in c->in, so release that after. */
+		if (used < n)
+			c->proto->on_read(c, (char *)p + used, n - used);
+		buf_free(&c->in);
+		return;
+	}
 	if (c->ending || c->closing) {
 		buf_free(&c->in);
 		return;
@@ -372,11 +382,25 @@ static void http_on_shutdown(struct conn *c)
 		conn_end(c);
 }
 
-static void http_on_free(struct conn *c)
+void http_conn_release(struct conn *c)
 {
 	struct http_conn *hc = (struct http_conn *)c;
 	buf_free(&hc->req);
 	free(hc);
+}
+
+void http_takeover(struct http_ctx *ctx, const struct conn_proto *proto,
+                   enum metrics_transport transport, int status, const void *resp, size_t len)
+{
+	struct http_conn *hc = ctx->hc;
+	ctx->responded = true;
+	http_count(hc, status);
+	http_access_log(hc, ctx->req, status, 0);
+	conn_send_copy(&hc->base, resp, len);
+	buf_free(&hc->req);
+	conn_set_timeout(&hc->base, CONN_T_NONE, 0);
+	conn_set_transport(&hc->base, transport);
+	hc->base.proto = proto;
 }
 
 static const struct conn_proto http_proto = {
@@ -385,15 +409,17 @@ static const struct conn_proto http_proto = {
         .on_eof = http_on_eof,
         .on_timeout = http_on_timeout,
         .on_shutdown = http_on_shutdown,
-        .on_free = http_on_free,
+        .on_free = http_conn_release,
 };
 
 struct conn *http_conn_accept(struct worker *w, uv_stream_t *listener, bool over_limit)
 {
-	struct http_conn *hc = calloc(1, sizeof(*hc));
+	struct http_app *app = w->srv->hooks.ctx;
+	struct http_conn *hc =
+	        calloc(1, app->conn_size > sizeof(*hc) ? app->conn_size : sizeof(*hc));
 	if (!hc)
 		return NULL;
-	hc->app = w->srv->hooks.ctx;
+	hc->app = app;
 	hc->route = -1;
 	hc->minor = 1;
 	hc->keep_alive = true;

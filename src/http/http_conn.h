@@ -26,6 +26,7 @@
  * on the main thread, read-only afterwards. */
 struct http_app {
 	struct router router;
+	size_t conn_size; /* bytes per connection: the largest protocol's struct (>= http_conn) */
 	const char *labels[ROUTER_MAX + 1]; /* metrics labels; the last is "unmatched" */
 	struct server *srv;
 };
@@ -71,6 +72,19 @@ struct conn *http_conn_accept(struct worker *w, uv_stream_t *listener, bool over
  * the body (omitted for HEAD). */
 void http_respond(struct http_ctx *ctx, int status, const char *content_type,
                   const char *extra_headers, const void *body, size_t body_len);
+
+/*
+ * Hands the connection to another protocol (after a 101): queues `resp`
+ * (the handshake response), counts the request, and from now on input goes
+ * to proto->on_read (bytes that arrived after the request head included).
+ * The protocol's struct extends struct http_conn in the same allocation
+ * (app->conn_size); its on_free must end with http_conn_release.
+ */
+void http_takeover(struct http_ctx *ctx, const struct conn_proto *proto,
+                   enum metrics_transport transport, int status, const void *resp, size_t len);
+
+/* Frees the HTTP part of a connection (the last step of any on_free). */
+void http_conn_release(struct conn *c);
 
 /* Reason phrase for a status code. */
 const char *http_reason(int status);

@@ -62,9 +62,13 @@ struct http_request {
 	const char *method; /* token as sent, e.g. "GET" */
 	size_t method_len;
 	enum http_method method_id; /* HTTP_M_UNKNOWN for a valid but unknown token */
-	const char *target; /* request-target as sent (origin-form "/p?q" or asterisk "*") */
+	/* request-target as sent: origin-form "/p?q", asterisk-form "*" (OPTIONS
+	 * only) or absolute-form "http://host/p?q" */
+	const char *target;
 	size_t target_len;
-	const char *path; /* target without query */
+	/* target without query; for absolute-form also without scheme and
+	 * authority, and the static string "/" when that leaves it empty */
+	const char *path;
 	size_t path_len;
 	const char *query; /* after '?', NULL when absent (empty query: non-NULL, len 0) */
 	size_t query_len;
@@ -77,10 +81,12 @@ struct http_request {
 	/* Framing and connection facts derived from the fields. */
 	enum http_body_kind body_kind;
 	uint64_t content_length; /* valid when body_kind == HTTP_BODY_LENGTH */
-	bool keep_alive;         /* HTTP/1.1 unless "Connection: close"; HTTP/1.0 only with keep-alive */
+	bool keep_alive;         /* 1.1 unless "Connection: close"; 1.0 only with keep-alive */
 	bool conn_upgrade;       /* "upgrade" token in Connection */
-	bool expect_continue;    /* "Expect: 100-continue" */
-	const char *host;        /* Host value slice, NULL if absent */
+	bool expect_continue;    /* "Expect: 100-continue", 1.1 only (RFC 9110 §10.1.1) */
+	/* Host value slice, NULL if absent; for an absolute-form target, its
+	 * authority, which the server must use instead (RFC 9112 §3.2.2) */
+	const char *host;
 	size_t host_len;
 };
 
@@ -97,11 +103,13 @@ struct http_request {
  * CRIER_EH2_PREFACE; a head that reaches max_head_bytes without ending,
  * CRIER_EHEAD_TOO_LARGE, as soon as that is known (before the blank line).
  * Unknown but syntactically valid methods parse (method_id UNKNOWN); the
- * caller answers 501. Leading empty lines before the request line (RFC 9112
+ * caller answers 501. A Host value with characters no authority can hold
+ * (RFC 3986 §3.2: unreserved, sub-delims, ':', '[', ']', '%') yields
+ * CRIER_EHOST_BAD. Leading empty lines before the request line (RFC 9112
  * §2.2) are skipped and counted in the returned length.
  */
 int64_t http_parse_request(const char *buf, size_t len, size_t last_len,
-			   const struct http_limits *lim, struct http_request *req);
+                           const struct http_limits *lim, struct http_request *req);
 
 /* Case-insensitive lookup of a header by name in a parsed request; returns
  * the first match or NULL. */
@@ -135,8 +143,10 @@ struct http_chunked {
  * CHUNK_TRAILER (malformed trailer field or trailer section over 8192
  * bytes), BODY_TOO_LARGE (st->total would exceed max_body; 0 = no limit).
  * Bare LF line endings are rejected (CHUNK_CRLF / CHUNK_SIZE as appropriate).
+ * Chunk extensions and trailer fields are validated, then dropped. After a
+ * negative return the state is spent: do not feed it again.
  */
-int64_t http_chunked_decode(struct http_chunked *st, const char *in, size_t len,
-			    uint64_t max_body, const char **data, size_t *data_len);
+int64_t http_chunked_decode(struct http_chunked *st, const char *in, size_t len, uint64_t max_body,
+                            const char **data, size_t *data_len);
 
 #endif

@@ -273,6 +273,29 @@ void conn_flush(struct conn *c)
 		conn_drained(c);
 }
 
+void conn_drop_queued(struct conn *c)
+{
+	/* Keep the head entry if a write has touched it, and everything a
+	 * pending uv_write covers; drop the rest. */
+	uint64_t keep_bytes = c->inflight_bytes;
+	uint32_t keep = 0;
+	while (keep < c->q_len) {
+		struct outq_ent *e = &c->q[(c->q_head + keep) % c->q_cap];
+		size_t avail = e->b->len - e->off;
+		if (keep_bytes == 0 && e->off == 0)
+			break;
+		keep_bytes = keep_bytes > avail ? keep_bytes - avail : 0;
+		keep++;
+	}
+	while (c->q_len > keep) {
+		uint32_t last = (c->q_head + c->q_len - 1) % c->q_cap;
+		struct outq_ent *e = &c->q[last];
+		c->q_bytes -= e->b->len - e->off;
+		rcbuf_unref(e->b);
+		c->q_len--;
+	}
+}
+
 void conn_set_transport(struct conn *c, enum metrics_transport t)
 {
 	if (c->in_gauge) {

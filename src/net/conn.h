@@ -37,13 +37,16 @@ enum conn_tclass {
 	CONN_T_BODY,   /* silence while receiving a body */
 	CONN_T_IDLE,   /* keep-alive idle between requests */
 	CONN_T_LINGER, /* lingering close: draining the peer after our FIN */
+	CONN_T_PING,   /* WebSocket: next server ping / idle check */
+	CONN_T_CLOSE,  /* WebSocket: waiting for the peer's close frame */
 	CONN_T_COUNT
 };
 
 struct conn_proto {
 	const char *name;
-	/* Bytes arrived; data is valid only during the call. */
-	void (*on_read)(struct conn *c, const char *data, size_t len);
+	/* Bytes arrived; data is valid only during the call and writable (a
+	 * WebSocket unmasks in place). */
+	void (*on_read)(struct conn *c, char *data, size_t len);
 	/* The peer closed its side (err = UV_EOF) or the read failed. */
 	void (*on_eof)(struct conn *c, int err);
 	/* The connection's deadline in class tclass passed. */
@@ -93,6 +96,11 @@ void conn_pause(struct conn *c);
 int conn_send(struct conn *c, struct rcbuf *b);
 /* Copies bytes into a new buffer and queues it. */
 int conn_send_copy(struct conn *c, const void *data, size_t len);
+
+/* Drops queued buffers that no write has started on, keeping only what is
+ * partly written or handed to the kernel, so a slow consumer's backlog can
+ * be discarded before a final message (a close frame) is queued. */
+void conn_drop_queued(struct conn *c);
 
 /* Moves the connection to another transport label (after an upgrade). */
 void conn_set_transport(struct conn *c, enum metrics_transport t);

@@ -21,16 +21,28 @@ static const int metrics_statuses[METRICS_STATUS_SLOTS - 1] = {
 static const uint64_t metrics_lag_le_us[METRICS_LAG_BUCKETS - 1] = {
         1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 5000000};
 
-static const char *const metrics_transport_names[METRICS_T_COUNT] = {"http"};
+static const char *const metrics_transport_names[METRICS_T_COUNT] = {"http", "ws"};
+
+/* Close codes with their own series (RFC 6455 §7.4.1, plus crier's 4001). */
+static const int metrics_ws_codes[METRICS_WS_CLOSE_SLOTS - 1] = {1000, 1001, 1002, 1003, 1005, 1006,
+                                                                 1007, 1008, 1009, 1011, 4001};
 static const char *const metrics_timeout_names[METRICS_TO_COUNT] = {"header", "body", "idle"};
+
+int metrics_ws_close_slot(int code)
+{
+	for (int i = 0; i < METRICS_WS_CLOSE_SLOTS - 1; i++)
+		if (metrics_ws_codes[i] == code)
+			return i;
+	return METRICS_WS_CLOSE_SLOTS - 1;
+}
 
 /* Codes that reject a request for what the client sent (not our failures). */
 static bool metrics_is_request_error(int code)
 {
 	int st = err_http_status(code);
 	bool client_side = (st >= 400 && st < 500) || st == 501 || st == 505;
-	return client_side && code != CRIER_ETIMEOUT && code != CRIER_EINVAL &&
-	       code != CRIER_ERANGE && code != CRIER_EBADREQ;
+	return client_side && code < CRIER_EWS_UPGRADE && code != CRIER_ETIMEOUT &&
+	       code != CRIER_EINVAL && code != CRIER_ERANGE && code != CRIER_EBADREQ;
 }
 
 int metrics_status_slot(int status)
@@ -144,7 +156,7 @@ static int metrics_requests(struct buf *out, const struct server *srv,
 	                    "Requests rejected while parsing, by reason."));
 	/* Every reason a request can be rejected for is present from the start
 	 * (at 0), so rate() works before the first error. */
-	for (int e = 1; e < METRICS_ERR_SLOTS && !rc; e++) {
+	for (int e = 1; CRIER_ERR_FIRST_ + e < CRIER_EWS_UPGRADE && !rc; e++) {
 		int code = CRIER_ERR_FIRST_ + e;
 		uint64_t v = METRICS_SUM(srv, parse_errors[e]);
 		if (v || metrics_is_request_error(code))
@@ -172,6 +184,75 @@ static int metrics_io(struct buf *out, const struct server *srv)
 	EMIT(metrics_family(out, "crier_write_syscalls_total", "counter",
 	                    "Write system calls (one writev carries many queued buffers)."));
 	EMIT(buf_printf(out, "crier_write_syscalls_total %" PRIu64 "\n", METRICS_SUM(srv, writes)));
+	return rc;
+}
+
+/* Codes first..last (inclusive) as one labelled family, all present at 0. */
+static int metrics_codes(struct buf *out, const struct server *srv, const char *name,
+                         const char *help, int first, int last)
+{
+	int rc = metrics_family(out, name, "counter", help);
+	for (int code = first; code <= last && !rc; code++)
+		rc = buf_printf(
+		        out, "%s{reason=\"%s\"} %" PRIu64 "\n", name, err_label(code),
+		        metrics_sum(srv,
+		                    offsetof(struct metrics, parse_errors) +
+		                            sizeof(metric_t) * (size_t)(code - CRIER_ERR_FIRST_)));
+	return rc;
+}
+
+static int metrics_ws_closes(struct buf *out, const struct server *srv)
+{
+	static const char *const dirs[2] = {"sent", "received"};
+	int rc = metrics_family(out, "crier_ws_close_frames_total", "counter",
+	                        "WebSocket close frames, by direction and code.");
+	for (int d = 0; d < 2 && !rc; d++) {
+		for (int i = 0; i < METRICS_WS_CLOSE_SLOTS && !rc; i++) {
+			size_t off = d == 0 ? offsetof(struct metrics, ws_close_sent)
+			                    : offsetof(struct metrics, ws_close_recv);
+			uint64_t v = metrics_sum(srv, off + sizeof(metric_t) * (size_t)i);
+			if (i == METRICS_WS_CLOSE_SLOTS - 1)
+				rc = buf_printf(out,
+				                "crier_ws_close_frames_total{direction=\"%s\","
+				                "code=\"other\"} %" PRIu64 "\n",
+				                dirs[d], v);
+			else
+				rc = buf_printf(out,
+				                "crier_ws_close_frames_total{direction=\"%s\","
+				                "code=\"%d\"} %" PRIu64 "\n",
+				                dirs[d], metrics_ws_codes[i], v);
+		}
+	}
+	return rc;
+}
+
+static int metrics_ws(struct buf *out, const struct server *srv)
+{
+	int rc = metrics_family(out, "crier_ws_upgrades_total", "counter",
+	                        "WebSocket handshakes completed (101).");
+	EMIT(buf_printf(out, "crier_ws_upgrades_total %" PRIu64 "\n",
+	                METRICS_SUM(srv, ws_upgrades)));
+	EMIT(metrics_codes(out, srv, "crier_ws_handshake_rejected_total",
+	                   "WebSocket handshakes refused, by reason.", CRIER_EWS_UPGRADE,
+	                   CRIER_EWS_PROTOCOL));
+	EMIT(metrics_codes(out, srv, "crier_ws_protocol_errors_total",
+	                   "WebSocket connections failed for a protocol violation, by reason.",
+	                   CRIER_EWS_RSV, CRIER_EWS_TOO_BIG));
+	EMIT(metrics_family(out, "crier_ws_messages_total", "counter",
+	                    "Whole WebSocket messages, by direction."));
+	EMIT(buf_printf(out, "crier_ws_messages_total{direction=\"in\"} %" PRIu64 "\n",
+	                METRICS_SUM(srv, ws_msgs_in)));
+	EMIT(buf_printf(out, "crier_ws_messages_total{direction=\"out\"} %" PRIu64 "\n",
+	                METRICS_SUM(srv, ws_msgs_out)));
+	EMIT(metrics_ws_closes(out, srv));
+	EMIT(metrics_family(out, "crier_ws_slow_consumer_closes_total", "counter",
+	                    "WebSockets closed (1008) for exceeding --ws-max-backpressure."));
+	EMIT(buf_printf(out, "crier_ws_slow_consumer_closes_total %" PRIu64 "\n",
+	                METRICS_SUM(srv, ws_slow_closes)));
+	EMIT(metrics_family(out, "crier_ws_idle_closes_total", "counter",
+	                    "WebSockets closed after --ws-idle-timeout without a frame."));
+	EMIT(buf_printf(out, "crier_ws_idle_closes_total %" PRIu64 "\n",
+	                METRICS_SUM(srv, ws_idle_closes)));
 	return rc;
 }
 
@@ -220,6 +301,7 @@ int metrics_render(struct buf *out, const struct server *srv, const char *const 
 	EMIT(metrics_connections(out, srv));
 	EMIT(metrics_requests(out, srv, route_names, n_routes));
 	EMIT(metrics_io(out, srv));
+	EMIT(metrics_ws(out, srv));
 	EMIT(metrics_lag(out, srv));
 	return rc;
 }

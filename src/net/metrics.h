@@ -20,14 +20,15 @@
 #include <stdint.h>
 
 /* What a connection is currently speaking: the `transport` label. */
-enum metrics_transport { METRICS_T_HTTP = 0, METRICS_T_COUNT };
+enum metrics_transport { METRICS_T_HTTP = 0, METRICS_T_WS, METRICS_T_COUNT };
 
 enum metrics_timeout { METRICS_TO_HEADER = 0, METRICS_TO_BODY, METRICS_TO_IDLE, METRICS_TO_COUNT };
 
-#define METRICS_MAX_ROUTES   32 /* router table size limit; the last slot is "unmatched" */
-#define METRICS_STATUS_SLOTS 28 /* see metrics_status_slot */
-#define METRICS_ERR_SLOTS    64 /* CRIER_E* codes, indexed from CRIER_ERR_FIRST_ */
-#define METRICS_LAG_BUCKETS  12
+#define METRICS_MAX_ROUTES     32 /* router table size limit; the last slot is "unmatched" */
+#define METRICS_STATUS_SLOTS   28 /* see metrics_status_slot */
+#define METRICS_ERR_SLOTS      96 /* CRIER_E* codes, indexed from CRIER_ERR_FIRST_ */
+#define METRICS_LAG_BUCKETS    12
+#define METRICS_WS_CLOSE_SLOTS 12 /* see metrics_ws_close_slot */
 
 typedef atomic_uint_least64_t metric_t;
 
@@ -41,6 +42,12 @@ struct metrics {
 	metric_t requests[METRICS_MAX_ROUTES][METRICS_STATUS_SLOTS];
 	metric_t parse_errors[METRICS_ERR_SLOTS];
 	metric_t timeouts[METRICS_TO_COUNT];
+	metric_t ws_upgrades;                           /* successful WebSocket handshakes */
+	metric_t ws_msgs_in, ws_msgs_out;               /* whole messages */
+	metric_t ws_close_sent[METRICS_WS_CLOSE_SLOTS]; /* close frames we sent, by code */
+	metric_t ws_close_recv[METRICS_WS_CLOSE_SLOTS]; /* close frames peers sent, by code */
+	metric_t ws_slow_closes;                   /* closed for exceeding the outbound budget */
+	metric_t ws_idle_closes;                   /* closed after --ws-idle-timeout of silence */
 	metric_t lag_buckets[METRICS_LAG_BUCKETS]; /* non-cumulative; rendered cumulative */
 	metric_t lag_count;
 	metric_t lag_sum_us;
@@ -67,6 +74,9 @@ static inline uint64_t metric_get(const metric_t *m)
 
 /* Slot of an HTTP status in requests[][]; unknown statuses share the last. */
 int metrics_status_slot(int status);
+
+/* Slot of a WebSocket close code in ws_close_*[]; others share the last. */
+int metrics_ws_close_slot(int code);
 
 /* Records one event-loop lag sample. */
 void metrics_observe_lag(struct metrics *m, uint64_t lag_us);

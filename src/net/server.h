@@ -36,6 +36,9 @@ struct server_hooks {
 	 * and accepts it (conn_accept). Returns NULL when it could not; the
 	 * server then counts the failure. Runs on worker w's thread. */
 	struct conn *(*accept)(struct worker *w, uv_stream_t *listener, bool over_limit);
+	/* Releases what upper layers keep in w->ext; runs on the worker's
+	 * thread as its loop ends. May be NULL. */
+	void (*worker_exit)(struct worker *w);
 	void *ctx; /* for the protocol layer (the HTTP application) */
 };
 

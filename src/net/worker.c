@@ -239,6 +239,8 @@ static void worker_main(void *arg)
 	uv_timer_start(&w->tick, worker_on_tick, WORKER_TICK_MS, WORKER_TICK_MS);
 	uv_check_start(&w->flush_check, worker_on_check);
 	uv_run(&w->loop, UV_RUN_DEFAULT);
+	if (w->srv->hooks.worker_exit)
+		w->srv->hooks.worker_exit(w);
 }
 
 int worker_start(struct worker *w)

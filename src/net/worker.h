@@ -29,6 +29,9 @@ struct server_cfg;
 #define WORKER_RBUF_BYTES 65536 /* one read buffer per worker; a read never needs more */
 #define WORKER_TICK_MS    100   /* timeout granularity and loop-lag sampling period */
 
+/* Per-worker extension slots for layers above net/ (owned by that layer). */
+enum worker_ext { WORKER_EXT_WS = 0, WORKER_EXT_COUNT = 4 };
+
 enum worker_op {
 	WORKER_OP_RELOAD = 1u << 0,   /* adopt srv->cfg */
 	WORKER_OP_SHUTDOWN = 1u << 1, /* stop accepting, end connections gracefully */
@@ -60,6 +63,8 @@ struct worker {
 	uint64_t tick_expected_ms; /* when the tick should have run, for lag */
 	int64_t date_s;            /* second that http_date describes */
 	char http_date[64];        /* IMF-fixdate for the Date header, per second */
+	void *ext
+	        [WORKER_EXT_COUNT]; /* per-worker state of upper layers, freed by hooks.worker_exit */
 	struct metrics m;
 };
 

@@ -103,9 +103,9 @@ static void test_rcbuf_static(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_buf_append_grows), cmocka_unit_test(test_buf_consume),
-		cmocka_unit_test(test_buf_printf_long),  cmocka_unit_test(test_buf_empty_append),
-		cmocka_unit_test(test_rcbuf_threads),    cmocka_unit_test(test_rcbuf_static),
+	        cmocka_unit_test(test_buf_append_grows), cmocka_unit_test(test_buf_consume),
+	        cmocka_unit_test(test_buf_printf_long),  cmocka_unit_test(test_buf_empty_append),
+	        cmocka_unit_test(test_rcbuf_threads),    cmocka_unit_test(test_rcbuf_static),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,9 +84,9 @@ static void test_log_truncates(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_log_escapes_untrusted),
-		cmocka_unit_test(test_log_levels),
-		cmocka_unit_test(test_log_truncates),
+	        cmocka_unit_test(test_log_escapes_untrusted),
+	        cmocka_unit_test(test_log_levels),
+	        cmocka_unit_test(test_log_truncates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

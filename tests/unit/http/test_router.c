@@ -18,17 +18,18 @@ static struct router make_router(void)
 {
 	struct router r = {0};
 	router_add(&r, &(struct route){.path = "/healthz",
-				       .methods = ROUTER_METHOD(HTTP_M_GET),
-				       .handler = handler});
+	                               .methods = ROUTER_METHOD(HTTP_M_GET),
+	                               .handler = handler});
 	router_add(&r, &(struct route){.path = "/sub/",
-				       .label = "/sub/{ch}",
-				       .prefix = true,
-				       .methods = ROUTER_METHOD(HTTP_M_GET),
-				       .handler = handler});
+	                               .label = "/sub/{ch}",
+	                               .prefix = true,
+	                               .methods = ROUTER_METHOD(HTTP_M_GET),
+	                               .handler = handler});
 	router_add(&r, &(struct route){.path = "/pub/",
-				       .prefix = true,
-				       .methods = ROUTER_METHOD(HTTP_M_POST) | ROUTER_METHOD(HTTP_M_PUT),
-				       .handler = handler});
+	                               .prefix = true,
+	                               .methods = ROUTER_METHOD(HTTP_M_POST) |
+	                                          ROUTER_METHOD(HTTP_M_PUT),
+	                               .handler = handler});
 	return r;
 }
 
@@ -80,9 +81,8 @@ static void test_router_full(void **state)
 	struct router r = {0};
 	for (int i = 0; i < ROUTER_MAX; i++)
 		assert_int_equal(router_add(&r, &(struct route){.path = "/x", .handler = handler}),
-				 0);
-	assert_int_not_equal(router_add(&r, &(struct route){.path = "/y", .handler = handler}),
-			     0);
+		                 0);
+	assert_int_not_equal(router_add(&r, &(struct route){.path = "/y", .handler = handler}), 0);
 	assert_string_equal(router_method_name(HTTP_M_DELETE), "DELETE");
 	assert_string_equal(router_method_name((enum http_method)99), "UNKNOWN");
 }
@@ -90,10 +90,10 @@ static void test_router_full(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_router_exact),
-		cmocka_unit_test(test_router_prefix),
-		cmocka_unit_test(test_router_allow),
-		cmocka_unit_test(test_router_full),
+	        cmocka_unit_test(test_router_exact),
+	        cmocka_unit_test(test_router_prefix),
+	        cmocka_unit_test(test_router_allow),
+	        cmocka_unit_test(test_router_full),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
