@@ -10,8 +10,8 @@ cd "$(dirname "$0")/.."
 # Build: compiler, CMake, pkg-config and the libraries DESIGN.md names.
 build_pkgs=(gcc make cmake pkg-config git libuv1-dev libssl-dev zlib1g-dev libcmocka-dev)
 # Test: clang + its runtime (libFuzzer, sanitizers), clang-format, Node for
-# the end-to-end suites, curl as an independent client.
-test_pkgs=(clang libclang-rt-14-dev clang-format curl nodejs)
+# the end-to-end suites, curl and Python websockets as independent clients.
+test_pkgs=(clang libclang-rt-14-dev clang-format curl nodejs python3-websockets)
 # Benchmarks: wrk as the HTTP load generator, nginx as the peer.
 bench_pkgs=(wrk nginx-light)
 

@@ -200,6 +200,29 @@ static struct ws_deflater *ws_deflater_for(struct worker *w, uint8_t bits)
 	return ww->deflaters[bits];
 }
 
+/*
+ * Every frame but the final close counts against --ws-max-backpressure: a
+ * peer that stops reading while it sends pings must not grow our memory
+ * with pongs. The budget bounds the backlog a frame joins, not the frame:
+ * one message as large as --ws-max-message-bytes is always sendable, and
+ * memory stays under budget + one message.
+ */
+static int ws_budget(struct ws_conn *wc, uint64_t queued_before)
+{
+	if (queued_before <= ws_cfg(wc)->ws_max_backpressure)
+		return 0;
+	ws_slow(wc);
+	return CRIER_EWS_SLOW;
+}
+
+/* Queues a control frame (ping, pong) under the budget. */
+static int ws_queue_control(struct ws_conn *wc, enum ws_opcode op, const void *data, size_t len)
+{
+	uint64_t before = ws_base(wc)->q_bytes;
+	int rc = ws_queue_frame(wc, op, false, data, len);
+	return rc ? rc : ws_budget(wc, before);
+}
+
 int ws_send(struct ws_conn *wc, enum ws_opcode op, const void *data, size_t len)
 {
 	struct conn *c = ws_base(wc);
@@ -221,14 +244,7 @@ int ws_send(struct ws_conn *wc, enum ws_opcode op, const void *data, size_t len)
 	if (rc)
 		return rc;
 	metric_inc(&c->w->m.ws_msgs_out);
-	/* The budget bounds the backlog a message joins, not the message: one
-	 * message as large as --ws-max-message-bytes must always be sendable,
-	 * and memory stays under budget + one message. */
-	if (queued_before > ws_cfg(wc)->ws_max_backpressure) {
-		ws_slow(wc);
-		return CRIER_EWS_SLOW;
-	}
-	return 0;
+	return ws_budget(wc, queued_before);
 }
 
 /* Validates the close payload and answers it (RFC 6455 §5.5.1, §7.4). */
@@ -262,7 +278,7 @@ static int ws_on_control(struct ws_conn *wc, uint8_t op)
 	switch (op) {
 	case WS_OP_PING:
 		if (wc->state == WS_OPEN)
-			return ws_queue_frame(wc, WS_OP_PONG, false, wc->ctl, wc->ctl_len);
+			return ws_queue_control(wc, WS_OP_PONG, wc->ctl, wc->ctl_len);
 		return 0;
 	case WS_OP_PONG:
 		return 0; /* liveness is any read; the payload is ours to ignore */
@@ -387,6 +403,8 @@ static void ws_on_read(struct conn *c, char *data, size_t len)
 		struct ws_frame_event ev;
 		int64_t r = ws_frame_parse(&wc->fp, p, len, &ev);
 		int rc = r < 0 ? (int)r : ws_on_event(wc, &ev);
+		if (rc == CRIER_EWS_SLOW)
+			return; /* ws_slow already ended the connection */
 		if (rc) {
 			ws_fail(wc, rc);
 			return;
@@ -418,7 +436,8 @@ static void ws_on_timeout(struct conn *c, enum conn_tclass tclass)
 		conn_end(c);
 		return;
 	}
-	ws_queue_frame(wc, WS_OP_PING, false, NULL, 0);
+	if (ws_queue_control(wc, WS_OP_PING, NULL, 0) != 0)
+		return; /* over budget: ws_slow ended it */
 	conn_set_timeout(c, CONN_T_PING, cfg->ws_ping_interval_ms);
 }
 

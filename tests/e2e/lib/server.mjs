@@ -217,6 +217,9 @@ class Server {
 	}
 }
 
+// Servers started by each test context, stopped together after it.
+const testServers = new WeakMap();
+
 /**
  * Starts `crier serve --listen 127.0.0.1:0 --workers 2 [args]` and waits
  * (bounded) for its `msg=listening` line.
@@ -249,11 +252,24 @@ export async function startServer(t, opts = {}) {
 	const server = new Server(proc, { tmpDir, configPath });
 	server.argv = argv;
 	if (t) {
-		t.after(async () => {
-			await server.cleanup();
-			const report = server.sanitizerReport();
-			if (report) throw new Error(`sanitizer report on crier's stderr:\n${report}`);
-		});
+		// One after-hook per test stops every server the test started, and
+		// only then fails on sanitizer reports: a throwing hook would skip
+		// the hooks after it and leave a server (and the test process) alive.
+		let servers = testServers.get(t);
+		if (!servers) {
+			servers = [];
+			testServers.set(t, servers);
+			t.after(async () => {
+				const reports = [];
+				for (const sv of servers) {
+					await sv.cleanup();
+					const report = sv.sanitizerReport();
+					if (report) reports.push(report);
+				}
+				if (reports.length) throw new Error(`sanitizer report on crier's stderr:\n${reports.join('\n----\n')}`);
+			});
+		}
+		servers.push(server);
 	}
 	let line;
 	try {
