@@ -5,12 +5,15 @@
  * open-file limit is checked against --max-connections, the HTTP
  * application is assembled from its routes, and the server runs it.
  */
+#include "cli/app.h"
 #include "cli/cli.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "http/http_builtin.h"
 #include "http/http_conn.h"
+#include "hub/hub.h"
 #include "net/server.h"
+#include "sse/sse_sub.h"
 #include "ws/ws_conn.h"
 #include "ws/ws_echo.h"
 
@@ -60,6 +63,31 @@ static int cmd_serve_check_nofile(struct config *cfg)
 	return -1;
 }
 
+static struct hub_config cmd_serve_hub_config(const struct config *cfg)
+{
+	return (struct hub_config){
+	        .limits = {.history_size = cfg->history_size,
+	                   .history_ttl_ms = cfg->history_ttl_ms,
+	                   .history_max_bytes = cfg->history_max_bytes},
+	        .max_channels = cfg->max_channels,
+	        .max_message_bytes = cfg->max_message_bytes,
+	        .slow_policy = cfg->slow_policy ? HUB_SLOW_CATCHUP : HUB_SLOW_DISCONNECT,
+	};
+}
+
+static void cmd_serve_worker_exit(struct worker *w)
+{
+	ws_worker_exit(w);
+	hub_worker_exit(w);
+}
+
+static void cmd_serve_reload(struct server *srv, const struct config *cfg)
+{
+	struct http_app *app = srv->hooks.ctx;
+	struct hub_config hc = cmd_serve_hub_config(cfg);
+	hub_set_config(app->hub, &hc);
+}
+
 static bool cmd_serve_is_loopback(const char *addr)
 {
 	return strncmp(addr, "127.", 4) == 0 || strncmp(addr, "[::1]", 5) == 0 ||
@@ -98,8 +126,10 @@ int cmd_serve(int argc, char **argv)
 
 	static struct http_app app; /* read-only once the workers run */
 	memset(&app, 0, sizeof(app));
-	app.conn_size = ws_conn_size();
-	if (http_builtin_add(&app) != 0 || ws_echo_add(&app) != 0) {
+	app.conn_size = ws_conn_size() > sse_sub_size() ? ws_conn_size() : sse_sub_size();
+	app.metrics_extra = app_hub_metrics;
+	if (http_builtin_add(&app) != 0 || ws_echo_add(&app) != 0 ||
+	    app_add_hub_routes(&app) != 0) {
 		config_free(cfg);
 		return 1;
 	}
@@ -108,8 +138,10 @@ int cmd_serve(int argc, char **argv)
 	app.labels[app.router.n] = "unmatched";
 
 	struct server srv;
-	struct server_hooks hooks = {
-	        .accept = http_conn_accept, .worker_exit = ws_worker_exit, .ctx = &app};
+	struct server_hooks hooks = {.accept = http_conn_accept,
+	                             .worker_exit = cmd_serve_worker_exit,
+	                             .reload = cmd_serve_reload,
+	                             .ctx = &app};
 	app.srv = &srv;
 	char msg[256];
 	if (server_init(&srv, cfg, &hooks, msg, sizeof(msg)) != 0) {
@@ -117,9 +149,17 @@ int cmd_serve(int argc, char **argv)
 		server_free(&srv);
 		return 1;
 	}
+	struct hub_config hc = cmd_serve_hub_config(cfg);
+	app.hub = hub_new(&srv, &hc);
+	if (!app.hub) {
+		fprintf(stderr, "crier serve: out of memory\n");
+		server_free(&srv);
+		return 1;
+	}
 	log_info("starting", "version=%s workers=%u max_connections=%u", CRIER_VERSION,
 	         srv.n_workers, cfg->max_connections);
 	int code = server_run(&srv);
+	hub_free(app.hub);
 	server_free(&srv);
 	return code;
 }

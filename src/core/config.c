@@ -80,6 +80,7 @@ struct opt {
 #define CONFIG_WORKERS_MAX 256
 
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
+static const char *const slow_policy_names[] = {"disconnect", "catchup", NULL};
 
 static int check_listen(const char *item, char *why, size_t why_len);
 
@@ -390,6 +391,142 @@ static const struct opt opts[] = {
                 .help = "After sending a close frame, how long to wait for the peer's before "
                         "dropping the TCP connection (RFC 6455 §7.1.1). 5s is ample on any "
                         "working link and bounds what a silent peer costs.",
+        },
+        {
+                .name = "history-size",
+                .group = "Hub",
+                .type = OPT_UINT32,
+                .off = offsetof(struct config, history_size),
+                .metavar = "N",
+                .def = "100",
+                .min = 0,
+                .max = 1000000,
+                .flags = OPT_LIVE,
+                .help = "Messages kept per channel for resume. 100 covers a reconnect after "
+                        "seconds to "
+                        "minutes on a busy channel; a resume from before the oldest kept message "
+                        "gets a "
+                        "gap notice, never a silent skip. 0 keeps none.",
+        },
+        {
+                .name = "history-ttl",
+                .group = "Hub",
+                .type = OPT_DURATION,
+                .off = offsetof(struct config, history_ttl_ms),
+                .metavar = "DURATION",
+                .def = "10m",
+                .min = 0,
+                .max = 24 * HOUR,
+                .flags = OPT_LIVE,
+                .help = "Age after which a message leaves history. 10m covers a network handover "
+                        "or a "
+                        "short sleep and keeps stale messages from replaying hours later. 0: no "
+                        "age "
+                        "limit.",
+        },
+        {
+                .name = "history-max-bytes",
+                .group = "Hub",
+                .type = OPT_SIZE,
+                .off = offsetof(struct config, history_max_bytes),
+                .metavar = "SIZE",
+                .def = "64MiB",
+                .min = 0,
+                .max = 64 * GIB,
+                .flags = OPT_LIVE,
+                .help = "Payload bytes kept in history across all channels; beyond it the oldest "
+                        "messages go first (counted, and logged). 64MiB bounds memory by default "
+                        "whatever the number of channels.",
+        },
+        {
+                .name = "max-channels",
+                .group = "Hub",
+                .type = OPT_UINT32,
+                .off = offsetof(struct config, max_channels),
+                .metavar = "N",
+                .def = "100000",
+                .min = 1,
+                .max = 100000000,
+                .flags = OPT_LIVE,
+                .help = "Channels the hub tracks; a publish or subscribe that would create one "
+                        "more "
+                        "gets 503. A channel costs about 200 bytes plus its history, so 100000 is "
+                        "~20MiB before messages.",
+        },
+        {
+                .name = "max-message-bytes",
+                .group = "Hub",
+                .type = OPT_SIZE,
+                .off = offsetof(struct config, max_message_bytes),
+                .metavar = "SIZE",
+                .def = "1MiB",
+                .min = 0,
+                .max = 1 * GIB,
+                .flags = OPT_LIVE,
+                .help = "Largest message a publisher may send (413 above). The same 1MiB as "
+                        "--max-body-bytes and --ws-max-message-bytes: every message is held in "
+                        "history "
+                        "and in subscriber queues.",
+        },
+        {
+                .name = "slow-policy",
+                .group = "Hub",
+                .type = OPT_ENUM,
+                .off = offsetof(struct config, slow_policy),
+                .metavar = "POLICY",
+                .def = "disconnect",
+                .names = slow_policy_names,
+                .flags = OPT_LIVE,
+                .help = "What happens to a subscriber whose unsent backlog exceeds its budget "
+                        "(--ws-max-backpressure, --sse-max-backpressure): disconnect (it "
+                        "reconnects and "
+                        "resumes from history) or catchup (it stays, stops taking live messages, "
+                        "and is "
+                        "fed from history as it drains, with a gap notice if history moved on). "
+                        "disconnect is what clients expect.",
+        },
+        {
+                .name = "sse-heartbeat",
+                .group = "SSE",
+                .type = OPT_DURATION,
+                .off = offsetof(struct config, sse_heartbeat_ms),
+                .metavar = "DURATION",
+                .def = "15s",
+                .min = 100,
+                .max = 1 * HOUR,
+                .flags = OPT_LIVE,
+                .help = "Interval of ':' comment lines on idle SSE streams. 15s keeps proxies with "
+                        "a "
+                        "30-60s idle timeout from cutting the stream and lets clients detect a "
+                        "dead "
+                        "one.",
+        },
+        {
+                .name = "sse-retry",
+                .group = "SSE",
+                .type = OPT_DURATION,
+                .off = offsetof(struct config, sse_retry_ms),
+                .metavar = "DURATION",
+                .def = "2s",
+                .min = 0,
+                .max = 10 * MIN,
+                .flags = OPT_LIVE,
+                .help = "Reconnection delay sent once to every EventSource (the retry: field). 2s "
+                        "brings clients back quickly after a restart without a stampede.",
+        },
+        {
+                .name = "sse-max-backpressure",
+                .group = "SSE",
+                .type = OPT_SIZE,
+                .off = offsetof(struct config, sse_max_backpressure),
+                .metavar = "SIZE",
+                .def = "1MiB",
+                .min = 4 * KIB,
+                .max = 1 * GIB,
+                .flags = OPT_LIVE,
+                .help = "Unsent bytes an SSE subscriber may have queued before --slow-policy "
+                        "applies. "
+                        "1MiB absorbs bursts of thousands of small events.",
         },
 };
 

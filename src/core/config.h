@@ -52,6 +52,15 @@ struct config {
 	uint64_t ws_ping_interval_ms;       /* server ping period */
 	uint64_t ws_idle_timeout_ms;        /* silence after which a peer is dead */
 	uint64_t ws_close_timeout_ms;       /* wait for the peer's close frame, then drop TCP */
+	uint32_t history_size;              /* messages kept per channel */
+	uint64_t history_ttl_ms;            /* age limit of history */
+	uint64_t history_max_bytes;         /* payload bytes kept across all channels */
+	uint32_t max_channels;              /* channels the hub tracks */
+	uint64_t max_message_bytes;         /* largest published message (413) */
+	int slow_policy;                    /* 0 disconnect, 1 catchup (enum hub_slow_policy) */
+	uint64_t sse_heartbeat_ms;          /* SSE comment interval */
+	uint64_t sse_retry_ms;              /* reconnection delay sent to EventSource */
+	uint64_t sse_max_backpressure;      /* outbound bytes queued per SSE subscriber */
 
 	/* Sources kept for config_reload: the command line and environment
 	 * as given at start-up (owned copies; env_ holds only the CRIER_*

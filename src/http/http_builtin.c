@@ -19,7 +19,10 @@ static void http_builtin_metrics(struct http_ctx *ctx)
 {
 	struct http_app *app = ctx->hc->app;
 	struct buf page = {0};
-	if (metrics_render(&page, app->srv, app->labels, app->router.n) != 0) {
+	int rc = metrics_render(&page, app->srv, app->labels, app->router.n);
+	if (rc == 0 && app->metrics_extra)
+		rc = app->metrics_extra(app, &page);
+	if (rc != 0) {
 		static const char msg[] = "500 Internal Server Error: out of memory\n";
 		http_respond(ctx, 500, "text/plain; charset=utf-8", NULL, msg, sizeof(msg) - 1);
 	} else {

@@ -24,8 +24,13 @@
 
 /* The application: the routes and what handlers need to reach. Built once
  * on the main thread, read-only afterwards. */
+struct hub;
+
 struct http_app {
 	struct router router;
+	struct hub *hub; /* the event bus (NULL in tests that need none) */
+	/* Appends more Prometheus families to /metrics (may be NULL). */
+	int (*metrics_extra)(struct http_app *app, struct buf *out);
 	size_t conn_size; /* bytes per connection: the largest protocol's struct (>= http_conn) */
 	const char *labels[ROUTER_MAX + 1]; /* metrics labels; the last is "unmatched" */
 	struct server *srv;

@@ -60,6 +60,26 @@ int router_match(const struct router *r, const char *path, size_t path_len, enum
 	return 404;
 }
 
+bool router_query_param(const char *query, size_t len, const char *name, const char **val,
+                        size_t *val_len)
+{
+	size_t nl = strlen(name), i = 0;
+	while (query && i < len) {
+		size_t end = i;
+		while (end < len && query[end] != '&')
+			end++;
+		if (end - i >= nl && memcmp(query + i, name, nl) == 0 &&
+		    (end - i == nl || query[i + nl] == '=')) {
+			size_t off = end - i == nl ? nl : nl + 1;
+			*val = query + i + off;
+			*val_len = end - i - off;
+			return true;
+		}
+		i = end + 1;
+	}
+	return false;
+}
+
 void router_allow(const struct route *route, char *out, size_t out_len)
 {
 	size_t len = 0;

@@ -48,6 +48,12 @@ int router_match(const struct router *r, const char *path, size_t path_len, enum
 /* Writes the Allow header value for a route ("GET, HEAD"). */
 void router_allow(const struct route *route, char *out, size_t out_len);
 
+/* Finds ?name=value in a query string (no percent-decoding: crier's own
+ * parameters are plain tokens). Returns true and the value slice when
+ * present (an empty value for "name" or "name="). */
+bool router_query_param(const char *query, size_t len, const char *name, const char **val,
+                        size_t *val_len);
+
 /* Method name for an enum value ("GET"). */
 const char *router_method_name(enum http_method m);
 

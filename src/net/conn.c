@@ -206,6 +206,11 @@ static void conn_on_shutdown(uv_shutdown_t *req, int status)
 /* Everything queued is written: an ending connection sends its FIN. */
 static void conn_drained(struct conn *c)
 {
+	if (!c->ending && !c->closing && c->proto->on_drain) {
+		c->proto->on_drain(c);
+		if (c->q_len > 0)
+			return; /* it queued more: the flush loop continues */
+	}
 	if (!c->ending || c->fin_sent || c->closing)
 		return;
 	c->fin_sent = true;

@@ -33,12 +33,13 @@ struct conn;
  * each class is a FIFO list sorted by deadline and expiry is O(expired). */
 enum conn_tclass {
 	CONN_T_NONE = 0,
-	CONN_T_HEADER, /* receiving a request head (slowloris bound) */
-	CONN_T_BODY,   /* silence while receiving a body */
-	CONN_T_IDLE,   /* keep-alive idle between requests */
-	CONN_T_LINGER, /* lingering close: draining the peer after our FIN */
-	CONN_T_PING,   /* WebSocket: next server ping / idle check */
-	CONN_T_CLOSE,  /* WebSocket: waiting for the peer's close frame */
+	CONN_T_HEADER,    /* receiving a request head (slowloris bound) */
+	CONN_T_BODY,      /* silence while receiving a body */
+	CONN_T_IDLE,      /* keep-alive idle between requests */
+	CONN_T_LINGER,    /* lingering close: draining the peer after our FIN */
+	CONN_T_PING,      /* WebSocket: next server ping / idle check */
+	CONN_T_CLOSE,     /* WebSocket: waiting for the peer's close frame */
+	CONN_T_HEARTBEAT, /* SSE: next comment line on an idle stream */
 	CONN_T_COUNT
 };
 
@@ -53,6 +54,9 @@ struct conn_proto {
 	void (*on_timeout)(struct conn *c, enum conn_tclass tclass);
 	/* Graceful shutdown began: finish what is in flight, then end. */
 	void (*on_shutdown)(struct conn *c);
+	/* Everything queued has been written (optional): a producer that
+	 * paused for backpressure may queue more. */
+	void (*on_drain)(struct conn *c);
 	/* Last call: release protocol state and free the struct. */
 	void (*on_free)(struct conn *c);
 };

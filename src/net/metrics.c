@@ -21,7 +21,7 @@ static const int metrics_statuses[METRICS_STATUS_SLOTS - 1] = {
 static const uint64_t metrics_lag_le_us[METRICS_LAG_BUCKETS - 1] = {
         1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 5000000};
 
-static const char *const metrics_transport_names[METRICS_T_COUNT] = {"http", "ws"};
+static const char *const metrics_transport_names[METRICS_T_COUNT] = {"http", "ws", "sse"};
 
 /* Close codes with their own series (RFC 6455 §7.4.1, plus crier's 4001). */
 static const int metrics_ws_codes[METRICS_WS_CLOSE_SLOTS - 1] = {1000, 1001, 1002, 1003, 1005, 1006,

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 /* What a connection is currently speaking: the `transport` label. */
-enum metrics_transport { METRICS_T_HTTP = 0, METRICS_T_WS, METRICS_T_COUNT };
+enum metrics_transport { METRICS_T_HTTP = 0, METRICS_T_WS, METRICS_T_SSE, METRICS_T_COUNT };
 
 enum metrics_timeout { METRICS_TO_HEADER = 0, METRICS_TO_BODY, METRICS_TO_IDLE, METRICS_TO_COUNT };
 

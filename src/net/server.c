@@ -263,6 +263,8 @@ static void server_reload(struct server *srv)
 	}
 	server_cfg_unref(srv->cfg);
 	srv->cfg = sc;
+	if (srv->hooks.reload)
+		srv->hooks.reload(srv, cfg);
 	log_info("config reloaded", "file=%s", cfg->config_file ? cfg->config_file : "-");
 }
 

@@ -39,6 +39,8 @@ struct server_hooks {
 	/* Releases what upper layers keep in w->ext; runs on the worker's
 	 * thread as its loop ends. May be NULL. */
 	void (*worker_exit)(struct worker *w);
+	/* A reloaded configuration is in force (main thread). May be NULL. */
+	void (*reload)(struct server *srv, const struct config *cfg);
 	void *ctx; /* for the protocol layer (the HTTP application) */
 };
 

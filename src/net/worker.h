@@ -30,7 +30,7 @@ struct server_cfg;
 #define WORKER_TICK_MS    100   /* timeout granularity and loop-lag sampling period */
 
 /* Per-worker extension slots for layers above net/ (owned by that layer). */
-enum worker_ext { WORKER_EXT_WS = 0, WORKER_EXT_COUNT = 4 };
+enum worker_ext { WORKER_EXT_WS = 0, WORKER_EXT_HUB, WORKER_EXT_COUNT = 4 };
 
 enum worker_op {
 	WORKER_OP_RELOAD = 1u << 0,   /* adopt srv->cfg */

@@ -190,7 +190,7 @@ static void ws_slow(struct ws_conn *wc)
 	conn_end(c);
 }
 
-static struct ws_deflater *ws_deflater_for(struct worker *w, uint8_t bits)
+struct ws_deflater *ws_worker_deflater(struct worker *w, uint8_t bits)
 {
 	struct ws_worker *ww = ws_worker_of(w);
 	if (!ww)
@@ -232,7 +232,7 @@ int ws_send(struct ws_conn *wc, enum ws_opcode op, const void *data, size_t len)
 	uint64_t queued_before = c->q_bytes;
 	struct ws_deflater *d = NULL;
 	if (wc->deflate_bits && len >= WS_DEFLATE_MIN)
-		d = ws_deflater_for(c->w, wc->deflate_bits);
+		d = ws_worker_deflater(c->w, wc->deflate_bits);
 	struct ws_worker *ww = d ? ws_worker_of(c->w) : NULL;
 	if (d && (ww->scratch.len = 0, ws_deflate_message(d, data, len, &ww->scratch) == 0)) {
 		rc = ws_queue_frame(wc, op, true, ww->scratch.data, ww->scratch.len);
@@ -446,6 +446,13 @@ static void ws_on_shutdown(struct conn *c)
 	ws_close((struct ws_conn *)c, 1001, "server shutting down");
 }
 
+static void ws_on_drain(struct conn *c)
+{
+	struct ws_conn *wc = (struct ws_conn *)c;
+	if (wc->state == WS_OPEN && wc->route->handler->on_drain)
+		wc->route->handler->on_drain(wc);
+}
+
 static void ws_on_free(struct conn *c)
 {
 	struct ws_conn *wc = (struct ws_conn *)c;
@@ -461,6 +468,7 @@ static const struct conn_proto ws_proto = {
         .on_eof = ws_on_eof,
         .on_timeout = ws_on_timeout,
         .on_shutdown = ws_on_shutdown,
+        .on_drain = ws_on_drain,
         .on_free = ws_on_free,
 };
 
@@ -481,7 +489,7 @@ static void ws_refuse(struct http_ctx *ctx, int err)
 	http_respond(ctx, status, "text/plain; charset=utf-8", extra, body, (size_t)n);
 }
 
-void ws_conn_upgrade(struct http_ctx *ctx, const struct ws_route *route)
+int ws_conn_upgrade(struct http_ctx *ctx, const struct ws_route *route)
 {
 	const struct config *cfg = worker_cfg(ctx->w);
 	struct ws_handshake_opts opts = {
@@ -495,7 +503,7 @@ void ws_conn_upgrade(struct http_ctx *ctx, const struct ws_route *route)
 	int rc = ws_handshake_check(ctx->req, &opts, &acc);
 	if (rc) {
 		ws_refuse(ctx, rc);
-		return;
+		return rc;
 	}
 	char resp[512];
 	size_t n = ws_handshake_response(&acc, resp, sizeof(resp));
@@ -510,4 +518,30 @@ void ws_conn_upgrade(struct http_ctx *ctx, const struct ws_route *route)
 	conn_set_timeout(ws_base(wc), CONN_T_PING, cfg->ws_ping_interval_ms);
 	if (route->handler->on_open)
 		route->handler->on_open(wc);
+	return 0;
+}
+
+int ws_send_frame(struct ws_conn *wc, struct rcbuf *frame)
+{
+	if (wc->state != WS_OPEN) {
+		rcbuf_unref(frame);
+		return CRIER_ECLOSED;
+	}
+	metric_inc(&ws_base(wc)->w->m.ws_msgs_out);
+	return conn_send(ws_base(wc), frame);
+}
+
+uint64_t ws_conn_queued(const struct ws_conn *wc)
+{
+	return wc->http.base.q_bytes;
+}
+
+int ws_conn_deflate_bits(const struct ws_conn *wc)
+{
+	return wc->deflate_bits;
+}
+
+void ws_close_slow(struct ws_conn *wc)
+{
+	ws_slow(wc);
 }

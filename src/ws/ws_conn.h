@@ -29,6 +29,8 @@ struct ws_handler {
 	void (*on_message)(struct ws_conn *wc, enum ws_opcode op, uint8_t *data, size_t len);
 	/* The connection is going away (any reason); last call. Optional. */
 	void (*on_close)(struct ws_conn *wc);
+	/* Everything queued has been written. Optional. */
+	void (*on_drain)(struct ws_conn *wc);
 };
 
 /* What a WebSocket route offers in its handshake. */
@@ -43,9 +45,27 @@ struct ws_route {
 size_t ws_conn_size(void);
 
 /* Validates the upgrade in ctx and, on success, turns the connection into
- * a WebSocket for route; on failure answers the HTTP error (426, 400, 403)
- * with its reason and counts it. */
-void ws_conn_upgrade(struct http_ctx *ctx, const struct ws_route *route);
+ * a WebSocket for route and returns 0; on failure answers the HTTP error
+ * (426, 400, 403) with its reason, counts it, and returns its code. */
+int ws_conn_upgrade(struct http_ctx *ctx, const struct ws_route *route);
+
+/* Queues a pre-encoded frame shared with other connections (the caller
+ * gives up one reference). No budget check: the caller applies its own.
+ * Returns 0 or CRIER_ECLOSED. */
+int ws_send_frame(struct ws_conn *wc, struct rcbuf *frame);
+
+/* Unsent bytes queued on the connection. */
+uint64_t ws_conn_queued(const struct ws_conn *wc);
+
+/* The negotiated permessage-deflate window (9..15), or 0 when off. */
+int ws_conn_deflate_bits(const struct ws_conn *wc);
+
+/* The worker's deflater for a window size (9..15), created on first use;
+ * NULL when out of memory. Worker thread only. */
+struct ws_deflater *ws_worker_deflater(struct worker *w, uint8_t bits);
+
+/* Drops the unsent backlog and closes with 1008 "slow consumer". */
+void ws_close_slow(struct ws_conn *wc);
 
 /* Sends a message (compressed when permessage-deflate was negotiated and
  * it pays). Returns 0, CRIER_ECLOSED when the connection is closing, or

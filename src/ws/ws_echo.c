@@ -27,7 +27,7 @@ static void ws_echo_http(struct http_ctx *ctx)
 		http_respond(ctx, 404, "text/plain; charset=utf-8", NULL, msg, sizeof(msg) - 1);
 		return;
 	}
-	ws_conn_upgrade(ctx, &ws_echo_route);
+	(void)ws_conn_upgrade(ctx, &ws_echo_route);
 }
 
 int ws_echo_add(struct http_app *app)

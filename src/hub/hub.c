@@ -1,0 +1,667 @@
+/*
+ * hub.c - channels, publish, subscribe, catch-up and per-worker delivery.
+ *
+ * Locking: one mutex (the hub lock) guards the channel table, every
+ * channel's history and counters, the engine, and the workers' inboxes.
+ * It is held for the length of a publish (a hash lookup, an engine append,
+ * a few pointer pushes) and of a catch-up batch collection; never while
+ * calling into a transport. A worker's list of local subscribers on a
+ * channel is touched only by that worker, so delivery runs without it.
+ *
+ * Channels are created on first publish or subscribe and kept for the
+ * life of the process (bounded by --max-channels): messages in flight point
+ * at their channel, and keeping channels makes that pointer always valid.
+ */
+#include "hub/hub.h"
+
+#include "core/clock.h"
+#include "core/err.h"
+#include "core/log.h"
+#include "net/metrics.h"
+#include "net/worker.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HUB_BATCH_MAX 1024 /* messages per catch-up step */
+
+enum hub_gap { HUB_GAP_EXPIRED = 0, HUB_GAP_EPOCH, HUB_GAP_UNKNOWN, HUB_GAP_N };
+static const char *const hub_gap_names[HUB_GAP_N] = {"expired", "epoch", "unknown"};
+
+/* A worker's hub state: its inbox and its counters (it is their only writer). */
+struct hub_worker {
+	struct hub *h;
+	struct worker *w;
+	uv_async_t wake;
+	uv_timer_t tick;    /* worker 0 only: history TTL */
+	struct msg **inbox; /* hub lock */
+	size_t inbox_len, inbox_cap;
+	struct msg **spare; /* drained without the lock */
+	size_t spare_cap;
+	metric_t deliveries;
+	metric_t gaps[HUB_GAP_N];
+	metric_t slow_disconnects, slow_catchups;
+};
+
+struct hub {
+	uv_mutex_t lock;
+	struct hub_config cfg; /* hub lock */
+	struct engine *eng;    /* hub lock */
+	struct server *srv;
+	uint32_t n_workers;
+	struct hub_worker **workers;
+	struct hub_channel **buckets; /* hub lock */
+	uint32_t n_buckets, n_channels;
+	uint64_t published;            /* hub lock */
+	uint64_t channel_limit_hits;   /* hub lock */
+	uint64_t bytes_evicted_logged; /* ENGINE_EVICT_BYTES count at the last warning */
+	int64_t bytes_warned_s;
+};
+
+bool hub_channel_name_valid(const char *name, size_t len)
+{
+	if (len == 0 || len > HUB_CHANNEL_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = name[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		          (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' || c == '@' ||
+		          c == '-';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static uint64_t hub_hash(const char *s, size_t len)
+{
+	uint64_t x = 1469598103934665603ull; /* FNV-1a */
+	for (size_t i = 0; i < len; i++) {
+		x ^= (unsigned char)s[i];
+		x *= 1099511628211ull;
+	}
+	return x;
+}
+
+static struct hub_channel *hub_find(struct hub *h, const char *name, size_t len, uint64_t hash)
+{
+	for (struct hub_channel *c = h->buckets[hash & (h->n_buckets - 1)]; c; c = c->next)
+		if (c->hash == hash && c->name_len == len && memcmp(c->name, name, len) == 0)
+			return c;
+	return NULL;
+}
+
+static void hub_rehash(struct hub *h)
+{
+	uint32_t nb = h->n_buckets * 2;
+	struct hub_channel **b = calloc(nb, sizeof(*b));
+	if (!b)
+		return; /* keep the smaller table: slower, still correct */
+	for (uint32_t i = 0; i < h->n_buckets; i++) {
+		struct hub_channel *c = h->buckets[i];
+		while (c) {
+			struct hub_channel *next = c->next;
+			c->next = b[c->hash & (nb - 1)];
+			b[c->hash & (nb - 1)] = c;
+			c = next;
+		}
+	}
+	free(h->buckets);
+	h->buckets = b;
+	h->n_buckets = nb;
+}
+
+/* Finds or creates a channel; hub lock held. NULL with *err set on failure. */
+static struct hub_channel *hub_channel_get(struct hub *h, const char *name, size_t len, int *err)
+{
+	uint64_t hash = hub_hash(name, len);
+	struct hub_channel *c = hub_find(h, name, len, hash);
+	if (c)
+		return c;
+	if (h->n_channels >= h->cfg.max_channels) {
+		h->channel_limit_hits++;
+		*err = CRIER_EOVERLOAD;
+		return NULL;
+	}
+	c = calloc(1, sizeof(*c) + h->n_workers * sizeof(c->local[0]));
+	if (!c) {
+		*err = CRIER_ENOMEM;
+		return NULL;
+	}
+	c->hash = hash;
+	c->name_len = (uint8_t)len;
+	memcpy(c->name, name, len);
+	for (uint32_t i = 0; i < h->n_workers; i++)
+		list_init(&c->local[i].subs);
+	c->next = h->buckets[hash & (h->n_buckets - 1)];
+	h->buckets[hash & (h->n_buckets - 1)] = c;
+	if (++h->n_channels > h->n_buckets)
+		hub_rehash(h);
+	return c;
+}
+
+/* Pushes a reference to m on worker i's inbox; hub lock held. */
+static bool hub_inbox_push(struct hub_worker *hw, struct msg *m)
+{
+	if (hw->inbox_len == hw->inbox_cap) {
+		size_t cap = hw->inbox_cap ? hw->inbox_cap * 2 : 64;
+		struct msg **p = realloc(hw->inbox, cap * sizeof(*p));
+		if (!p)
+			return false;
+		hw->inbox = p;
+		hw->inbox_cap = cap;
+	}
+	hw->inbox[hw->inbox_len++] = msg_ref(m);
+	return hw->inbox_len == 1; /* the first entry needs a wake-up */
+}
+
+/* Warns (at most every 10 s) that the byte cap is evicting history. */
+static void hub_warn_full(struct hub *h)
+{
+	uint64_t ev = h->eng->evicted[ENGINE_EVICT_BYTES];
+	int64_t now = clock_wall_s();
+	if (ev == h->bytes_evicted_logged || now - h->bytes_warned_s < 10)
+		return;
+	h->bytes_evicted_logged = ev;
+	h->bytes_warned_s = now;
+	log_warn("history byte cap reached: evicting the oldest messages",
+	         "history_max_bytes=%" PRIu64 " evicted_total=%" PRIu64,
+	         h->cfg.limits.history_max_bytes, ev);
+}
+
+int hub_publish(struct hub *h, const char *name, size_t name_len, struct msg *m,
+                uint32_t *subscribers)
+{
+	if (!hub_channel_name_valid(name, name_len))
+		return CRIER_EINVAL;
+	bool wake[256] = {false};
+	int err = 0;
+	uv_mutex_lock(&h->lock);
+	struct hub_channel *ch = hub_channel_get(h, name, name_len, &err);
+	if (ch) {
+		m->ch = ch;
+		err = h->eng->ops->append(h->eng, &ch->hist, m, &h->cfg.limits, clock_mono_ms());
+	}
+	if (!err) {
+		ch->published++;
+		h->published++;
+		for (uint32_t i = 0; i < h->n_workers; i++)
+			if (ch->local[i].count)
+				wake[i] = hub_inbox_push(h->workers[i], m);
+		*subscribers = ch->subs_total;
+		hub_warn_full(h);
+	}
+	uv_mutex_unlock(&h->lock);
+	for (uint32_t i = 0; i < h->n_workers; i++)
+		if (wake[i])
+			uv_async_send(&h->workers[i]->wake);
+	return err;
+}
+
+/* Builds the gap notice JSON and hands it to the subscriber. */
+static void hub_send_gap(struct hub_sub *s, const char *from, size_t from_len, const char *to,
+                         enum hub_gap why)
+{
+	struct buf j = {0};
+	buf_puts(&j, "{\"from\":\"");
+	for (size_t i = 0; i < from_len; i++) {
+		unsigned char c = (unsigned char)from[i];
+		if (c == '"' || c == '\\')
+			buf_printf(&j, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			buf_printf(&j, "\\u%04x", c); /* the raw id was not ours: keep it ASCII */
+		else
+			buf_append(&j, &c, 1);
+	}
+	if (to)
+		buf_printf(&j, "\",\"to\":\"%s\",\"reason\":\"%s\"}", to, hub_gap_names[why]);
+	else
+		buf_printf(&j, "\",\"to\":null,\"reason\":\"%s\"}", hub_gap_names[why]);
+	struct hub_worker *hw = s->w->ext[WORKER_EXT_HUB];
+	metric_inc(&hw->gaps[why]);
+	if (j.data)
+		s->ops->gap(s, j.data, j.len);
+	buf_free(&j);
+}
+
+/* Queues m on s; applies the slow policy when s goes over its budget. */
+static void hub_sub_queue(struct hub_sub *s, struct hub_worker *hw, struct msg *m)
+{
+	if (s->ops->deliver(s, m) != 0) {
+		s->dead = true;
+		return;
+	}
+	s->cursor = m->id.seq;
+	metric_inc(&hw->deliveries);
+	if (s->ops->queued(s) <= s->budget)
+		return;
+	if (s->hub->cfg.slow_policy == HUB_SLOW_CATCHUP) {
+		/* Stop taking live messages; the queue's drain resumes from history. */
+		s->live = false;
+		metric_inc(&hw->slow_catchups);
+	} else {
+		s->dead = true;
+		metric_inc(&hw->slow_disconnects);
+		s->ops->slow(s);
+	}
+}
+
+static void hub_deliver_local(struct hub_worker *hw, struct msg *m)
+{
+	struct list *head = &m->ch->local[hw->w->id].subs;
+	for (struct list *n = head->next, *next; n != head; n = next) {
+		next = n->next; /* a transport never unsubscribes during delivery, but be safe */
+		struct hub_sub *s = container_of(n, struct hub_sub_chan, node)->sub;
+		if (s->dead || !s->live || m->id.seq <= s->cursor)
+			continue;
+		hub_sub_queue(s, hw, m);
+	}
+}
+
+static void hub_on_wake(uv_async_t *a)
+{
+	struct hub_worker *hw = a->data;
+	struct hub *h = hw->h;
+	uv_mutex_lock(&h->lock);
+	struct msg **batch = hw->inbox;
+	size_t n = hw->inbox_len, cap = hw->inbox_cap;
+	hw->inbox = hw->spare;
+	hw->inbox_cap = hw->spare_cap;
+	hw->inbox_len = 0;
+	uv_mutex_unlock(&h->lock);
+	for (size_t i = 0; i < n; i++) {
+		hub_deliver_local(hw, batch[i]);
+		msg_unref(batch[i]);
+	}
+	hw->spare = batch;
+	hw->spare_cap = cap;
+}
+
+static int hub_cmp_seq(const void *a, const void *b)
+{
+	uint64_t x = (*(struct msg *const *)a)->id.seq, y = (*(struct msg *const *)b)->id.seq;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Collects the next batch for a catching-up subscriber under the lock:
+ * messages of its channels after its cursor, in seq order, up to half its
+ * budget. Sets *lost when history no longer holds some of them, and makes
+ * the subscriber live when the batch reaches the end of history (under the
+ * lock, so nothing published afterwards can be missed).
+ */
+static size_t hub_collect(struct hub_sub *s, struct msg **out, bool *lost)
+{
+	struct hub *h = s->hub;
+	size_t n = 0;
+	bool more = false;
+	for (uint32_t i = 0; i < s->n_chans; i++) {
+		struct history *hist = &s->chans[i].ch->hist;
+		if (!s->from_oldest && hist->evicted_seq > s->cursor)
+			*lost = true;
+		/* Each channel contributes its earliest HUB_BATCH_MAX, so the
+		 * merged prefix below is the globally earliest: taking a later
+		 * message of one channel before an earlier one of another would
+		 * move the cursor past the earlier one for good. */
+		uint32_t k = history_after(hist, s->cursor);
+		uint32_t end = hist->len - k > HUB_BATCH_MAX ? k + HUB_BATCH_MAX : hist->len;
+		more |= end < hist->len;
+		for (; k < end; k++)
+			out[n++] = history_at(hist, k);
+	}
+	qsort(out, n, sizeof(*out), hub_cmp_seq);
+	uint64_t bytes = 0;
+	size_t take = 0;
+	while (take < n && take < HUB_BATCH_MAX &&
+	       (take == 0 || bytes + out[take]->data_len <= s->budget / 2)) {
+		bytes += out[take]->data_len;
+		msg_ref(out[take++]);
+	}
+	if (take == n && !more) {
+		s->live = true;
+		if (take == 0)
+			s->cursor = h->eng->seq; /* nothing to replay: now is the position */
+	}
+	return take;
+}
+
+static void hub_catchup(struct hub_sub *s)
+{
+	struct hub *h = s->hub;
+	struct hub_worker *hw = s->w->ext[WORKER_EXT_HUB];
+	struct msg **batch = malloc(HUB_BATCH_MAX * s->n_chans * sizeof(*batch));
+	if (!batch) {
+		s->dead = true;
+		s->ops->slow(s);
+		return;
+	}
+	bool lost = false;
+	uv_mutex_lock(&h->lock);
+	size_t n = hub_collect(s, batch, &lost);
+	uv_mutex_unlock(&h->lock);
+	if (lost && !s->gap_pending) {
+		char from[ID_STR_MAX];
+		struct id cur = {.epoch = s->epoch, .seq = s->cursor};
+		s->gap_from_len = (uint8_t)id_format(&cur, from);
+		memcpy(s->gap_from, from, s->gap_from_len);
+		s->gap_why = HUB_GAP_EXPIRED;
+		s->gap_pending = true;
+	}
+	if (s->gap_pending) {
+		s->gap_pending = false;
+		hub_send_gap(s, s->gap_from, s->gap_from_len, n ? batch[0]->id_str : NULL,
+		             (enum hub_gap)s->gap_why);
+	}
+	s->from_oldest = false;
+	for (size_t i = 0; i < n; i++) {
+		if (!s->dead)
+			hub_sub_queue(s, hw, batch[i]);
+		msg_unref(batch[i]);
+	}
+	free(batch);
+}
+
+void hub_sub_drained(struct hub_sub *s)
+{
+	if (s->subscribed && !s->dead && !s->live)
+		hub_catchup(s);
+}
+
+/* Decides where a subscription starts from the client's resume id. */
+static void hub_resume_point(struct hub *h, struct hub_sub *s, const char *since, size_t len)
+{
+	struct id id;
+	int why = -1;
+	if (id_parse(since, len, &id) != 0)
+		why = HUB_GAP_UNKNOWN;
+	else if (id.epoch != h->eng->epoch)
+		why = HUB_GAP_EPOCH;
+	else if (id.seq > h->eng->seq)
+		why = HUB_GAP_UNKNOWN; /* from the future: not a position we gave out */
+	s->live = false;
+	if (why < 0) {
+		s->cursor = id.seq;
+		return;
+	}
+	/* Never trusted as a position: say so, then start from the oldest. */
+	s->cursor = 0;
+	s->from_oldest = true;
+	s->gap_pending = true;
+	s->gap_why = (uint8_t)why;
+	s->gap_from_len = (uint8_t)(len < sizeof(s->gap_from) ? len : sizeof(s->gap_from));
+	memcpy(s->gap_from, since, s->gap_from_len);
+}
+
+/* Splits "a,b,c" into s->chans (validated, duplicates dropped). */
+static int hub_parse_names(struct hub_sub *s, const char *names, size_t len, const char **starts,
+                           size_t *lens)
+{
+	uint32_t n = 0;
+	size_t i = 0;
+	while (i <= len) {
+		size_t j = i;
+		while (j < len && names[j] != ',')
+			j++;
+		if (!hub_channel_name_valid(names + i, j - i) || n == HUB_SUB_CHANNELS_MAX)
+			return CRIER_EINVAL;
+		bool dup = false;
+		for (uint32_t k = 0; k < n && !dup; k++)
+			dup = lens[k] == j - i && memcmp(starts[k], names + i, j - i) == 0;
+		if (!dup) {
+			starts[n] = names + i;
+			lens[n++] = j - i;
+		}
+		i = j + 1;
+	}
+	s->n_chans = n;
+	return 0;
+}
+
+int hub_subscribe(struct hub *h, struct hub_sub *s, struct worker *w, const char *names,
+                  size_t names_len, const char *since, size_t since_len)
+{
+	const char *starts[HUB_SUB_CHANNELS_MAX];
+	size_t lens[HUB_SUB_CHANNELS_MAX];
+	int rc = hub_parse_names(s, names, names_len, starts, lens);
+	if (rc)
+		return rc;
+	s->hub = h;
+	s->w = w;
+	s->chans = calloc(s->n_chans, sizeof(*s->chans));
+	if (!s->chans)
+		return CRIER_ENOMEM;
+	uv_mutex_lock(&h->lock);
+	for (uint32_t i = 0; i < s->n_chans && !rc; i++) {
+		struct hub_channel *ch = hub_channel_get(h, starts[i], lens[i], &rc);
+		s->chans[i] = (struct hub_sub_chan){.ch = ch, .sub = s};
+	}
+	if (!rc) {
+		for (uint32_t i = 0; i < s->n_chans; i++) {
+			s->chans[i].ch->subs_total++;
+			s->chans[i].ch->local[w->id].count++;
+		}
+		s->epoch = h->eng->epoch;
+		s->cursor = h->eng->seq;
+		s->live = true;
+		if (since)
+			hub_resume_point(h, s, since, since_len);
+	}
+	uv_mutex_unlock(&h->lock);
+	if (rc) {
+		free(s->chans);
+		s->chans = NULL;
+		return rc;
+	}
+	for (uint32_t i = 0; i < s->n_chans; i++)
+		list_push(&s->chans[i].ch->local[w->id].subs, &s->chans[i].node);
+	s->subscribed = true;
+	if (!s->live)
+		hub_catchup(s);
+	return 0;
+}
+
+void hub_unsubscribe(struct hub_sub *s)
+{
+	if (!s->subscribed)
+		return;
+	s->subscribed = false;
+	s->dead = true;
+	for (uint32_t i = 0; i < s->n_chans; i++)
+		list_unlink(&s->chans[i].node);
+	uv_mutex_lock(&s->hub->lock);
+	for (uint32_t i = 0; i < s->n_chans; i++) {
+		s->chans[i].ch->subs_total--;
+		s->chans[i].ch->local[s->w->id].count--;
+	}
+	uv_mutex_unlock(&s->hub->lock);
+	free(s->chans);
+	s->chans = NULL;
+}
+
+int hub_channel_json(struct hub *h, const char *name, size_t len, struct buf *out)
+{
+	if (!hub_channel_name_valid(name, len))
+		return CRIER_EINVAL;
+	uv_mutex_lock(&h->lock);
+	struct hub_channel *c = hub_find(h, name, len, hub_hash(name, len));
+	int rc = c ? 0 : CRIER_EINVAL;
+	if (c) {
+		char last[ID_STR_MAX] = "";
+		if (c->hist.len)
+			memcpy(last, history_at(&c->hist, c->hist.len - 1)->id_str, ID_STR_MAX);
+		buf_printf(
+		        out,
+		        "{\"channel\":\"%.*s\",\"subscribers\":%u,\"published\":%" PRIu64
+		        ",\"last_id\":%s%s%s,\"history\":{\"length\":%u,\"bytes\":%" PRIu64 "}}\n",
+		        (int)len, name, c->subs_total, c->published, last[0] ? "\"" : "",
+		        last[0] ? last : "null", last[0] ? "\"" : "", c->hist.len, c->hist.bytes);
+	}
+	uv_mutex_unlock(&h->lock);
+	return rc;
+}
+
+void hub_last_id(struct hub *h, char out[ID_STR_MAX])
+{
+	uv_mutex_lock(&h->lock);
+	struct id id = {.epoch = h->eng->epoch, .seq = h->eng->seq};
+	if (id.seq)
+		id_format(&id, out);
+	else
+		out[0] = '\0';
+	uv_mutex_unlock(&h->lock);
+}
+
+void hub_tick(struct hub *h)
+{
+	uv_mutex_lock(&h->lock);
+	h->eng->ops->expire(h->eng, &h->cfg.limits, clock_mono_ms());
+	uv_mutex_unlock(&h->lock);
+}
+
+void hub_set_config(struct hub *h, const struct hub_config *cfg)
+{
+	uv_mutex_lock(&h->lock);
+	h->cfg = *cfg;
+	uv_mutex_unlock(&h->lock);
+}
+
+static uint64_t hub_sum(struct hub *h, size_t offset)
+{
+	uint64_t t = 0;
+	for (uint32_t i = 0; i < h->n_workers; i++)
+		t += metric_get(
+		        (const metric_t *)(const void *)((const char *)h->workers[i] + offset));
+	return t;
+}
+
+#define HUB_SUM(h, field) hub_sum(h, offsetof(struct hub_worker, field))
+
+int hub_metrics(struct hub *h, struct buf *out)
+{
+	uv_mutex_lock(&h->lock);
+	struct engine e = *h->eng;
+	uint64_t published = h->published, limit_hits = h->channel_limit_hits;
+	uint32_t channels = h->n_channels;
+	uv_mutex_unlock(&h->lock);
+	static const char *const evict[ENGINE_EVICT_N] = {"count", "ttl", "bytes"};
+	buf_printf(
+	        out,
+	        "# HELP crier_hub_channels Channels known to the hub.\n"
+	        "# TYPE crier_hub_channels gauge\ncrier_hub_channels %u\n"
+	        "# HELP crier_hub_channel_limit_total Publishes or subscribes refused at "
+	        "--max-channels.\n# TYPE crier_hub_channel_limit_total counter\n"
+	        "crier_hub_channel_limit_total %" PRIu64 "\n"
+	        "# HELP crier_hub_published_total Messages published.\n"
+	        "# TYPE crier_hub_published_total counter\ncrier_hub_published_total %" PRIu64 "\n"
+	        "# HELP crier_hub_history_messages Messages held in history.\n"
+	        "# TYPE crier_hub_history_messages gauge\ncrier_hub_history_messages %" PRIu64 "\n"
+	        "# HELP crier_hub_history_bytes Payload bytes held in history.\n"
+	        "# TYPE crier_hub_history_bytes gauge\ncrier_hub_history_bytes %" PRIu64 "\n"
+	        "# HELP crier_hub_history_evictions_total Messages dropped from history, by "
+	        "limit.\n# TYPE crier_hub_history_evictions_total counter\n",
+	        channels, limit_hits, published, e.count, e.bytes);
+	for (int i = 0; i < ENGINE_EVICT_N; i++)
+		buf_printf(out, "crier_hub_history_evictions_total{reason=\"%s\"} %" PRIu64 "\n",
+		           evict[i], e.evicted[i]);
+	buf_printf(out,
+	           "# HELP crier_hub_deliveries_total Messages queued to subscribers.\n"
+	           "# TYPE crier_hub_deliveries_total counter\ncrier_hub_deliveries_total %" PRIu64
+	           "\n# HELP crier_hub_gaps_total Gap notices sent, by reason.\n"
+	           "# TYPE crier_hub_gaps_total counter\n",
+	           HUB_SUM(h, deliveries));
+	for (int i = 0; i < HUB_GAP_N; i++)
+		buf_printf(out, "crier_hub_gaps_total{reason=\"%s\"} %" PRIu64 "\n",
+		           hub_gap_names[i],
+		           hub_sum(h, offsetof(struct hub_worker, gaps) +
+		                              sizeof(metric_t) * (size_t)i));
+	return buf_printf(
+	        out,
+	        "# HELP crier_hub_slow_consumers_total Subscribers over their outbound "
+	        "budget, by --slow-policy.\n# TYPE crier_hub_slow_consumers_total counter\n"
+	        "crier_hub_slow_consumers_total{policy=\"disconnect\"} %" PRIu64 "\n"
+	        "crier_hub_slow_consumers_total{policy=\"catchup\"} %" PRIu64 "\n",
+	        HUB_SUM(h, slow_disconnects), HUB_SUM(h, slow_catchups));
+}
+
+static void hub_on_tick(uv_timer_t *t)
+{
+	struct hub_worker *hw = t->data;
+	hub_tick(hw->h);
+}
+
+struct hub *hub_new(struct server *srv, const struct hub_config *cfg)
+{
+	struct hub *h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	h->cfg = *cfg;
+	h->srv = srv;
+	h->n_workers = srv->n_workers;
+	h->n_buckets = 64;
+	h->buckets = calloc(h->n_buckets, sizeof(*h->buckets));
+	h->workers = calloc(h->n_workers, sizeof(*h->workers));
+	h->eng = engine_memory_new();
+	if (!h->buckets || !h->workers || !h->eng || uv_mutex_init(&h->lock) != 0) {
+		free(h->buckets);
+		free(h->workers);
+		free(h);
+		return NULL;
+	}
+	for (uint32_t i = 0; i < h->n_workers; i++) {
+		struct worker *w = &srv->workers[i];
+		struct hub_worker *hw = calloc(1, sizeof(*hw));
+		if (!hw)
+			return NULL; /* start-up: the process exits */
+		hw->h = h;
+		hw->w = w;
+		uv_async_init(&w->loop, &hw->wake, hub_on_wake);
+		hw->wake.data = hw;
+		if (i == 0) {
+			uv_timer_init(&w->loop, &hw->tick);
+			hw->tick.data = hw;
+			uv_timer_start(&hw->tick, hub_on_tick, 1000, 1000);
+		}
+		w->ext[WORKER_EXT_HUB] = hw;
+		h->workers[i] = hw;
+	}
+	return h;
+}
+
+void hub_worker_exit(struct worker *w)
+{
+	struct hub_worker *hw = w->ext[WORKER_EXT_HUB];
+	if (!hw)
+		return;
+	/* Handles were closed with the loop; drop what is still queued. */
+	for (size_t i = 0; i < hw->inbox_len; i++)
+		msg_unref(hw->inbox[i]);
+	hw->inbox_len = 0;
+}
+
+void hub_free(struct hub *h)
+{
+	if (!h)
+		return;
+	for (uint32_t i = 0; i < h->n_buckets; i++) {
+		struct hub_channel *c = h->buckets[i];
+		while (c) {
+			struct hub_channel *next = c->next;
+			history_clear(&c->hist);
+			free(c);
+			c = next;
+		}
+	}
+	for (uint32_t i = 0; i < h->n_workers; i++) {
+		if (!h->workers[i])
+			continue;
+		free(h->workers[i]->inbox);
+		free(h->workers[i]->spare);
+		free(h->workers[i]);
+	}
+	h->eng->ops->free(h->eng);
+	uv_mutex_destroy(&h->lock);
+	free(h->buckets);
+	free(h->workers);
+	free(h);
+}

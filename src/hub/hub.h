@@ -1,0 +1,160 @@
+/*
+ * hub.h - channels, publishing, subscribing, and delivery to workers.
+ *
+ * One hub per process. Publishing takes the hub lock once: the engine
+ * assigns the id and appends to history, and a reference to the message is
+ * put in the inbox of every worker that has a subscriber on the channel,
+ * all in one critical section; so every worker sees messages in id order.
+ * Each worker drains its inbox on its own loop and hands each message to
+ * its local subscribers (struct hub_sub), which are the transports' (SSE,
+ * WebSocket, ...) through a small table of functions: the hub never
+ * includes a transport's header.
+ *
+ * A subscriber has a cursor: the seq of the last message it queued. It is
+ * either live (fed from the inbox; a message at or below the cursor is a
+ * duplicate and skipped) or catching up (fed from history in batches the
+ * size of its budget, each time its transport reports its queue drained).
+ * Resuming from an id is catching up from that id; a subscriber whose
+ * queue outgrows its budget under --slow-policy catchup stops being live
+ * and catches up the same way. Whenever history no longer holds a message
+ * the subscriber should have had, it is told with a gap notice first.
+ */
+#ifndef CRIER_HUB_HUB_H
+#define CRIER_HUB_HUB_H
+
+#include "core/buf.h"
+#include "core/list.h"
+#include "engine/engine.h"
+#include "hub/history.h"
+#include "hub/msg.h"
+#include "net/server.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define HUB_CHANNEL_MAX      128 /* bytes in a channel name */
+#define HUB_SUB_CHANNELS_MAX 64  /* channels in one subscription */
+
+struct hub;
+struct hub_sub;
+
+/* Per-worker view of a channel: the worker's subscribers on it. */
+struct hub_chan_local {
+	struct list subs; /* struct hub_sub_chan.node; touched only by that worker */
+	uint32_t count;   /* same, kept under the hub lock for routing publishes */
+};
+
+struct hub_channel {
+	struct hub_channel *next; /* hash chain */
+	uint64_t hash;
+	struct history hist; /* hub lock */
+	uint32_t subs_total; /* hub lock */
+	uint64_t published;  /* messages ever published here; hub lock */
+	uint8_t name_len;
+	char name[HUB_CHANNEL_MAX + 1];
+	struct hub_chan_local local[]; /* one per worker */
+};
+
+/* One channel of one subscription. */
+struct hub_sub_chan {
+	struct list node; /* on ch->local[w].subs */
+	struct hub_channel *ch;
+	struct hub_sub *sub;
+};
+
+struct hub_sink_ops {
+	/* Queue m on the connection. Returns 0 or a negative code when the
+	 * connection is gone. */
+	int (*deliver)(struct hub_sub *s, struct msg *m);
+	/* Tell the subscriber messages were lost. json is the notice,
+	 * {"from":"<position it had or asked for>","to":"<first id it will
+	 * get>"|null,"reason":"expired"|"epoch"|"unknown"}, which every
+	 * transport carries as is (SSE event crier.gap, a marked WebSocket
+	 * frame, a long-poll field). */
+	void (*gap)(struct hub_sub *s, const char *json, size_t len);
+	/* Bytes queued on the connection and not yet written. */
+	uint64_t (*queued)(struct hub_sub *s);
+	/* Over budget under --slow-policy disconnect: end the connection. */
+	void (*slow)(struct hub_sub *s);
+};
+
+enum hub_slow_policy { HUB_SLOW_DISCONNECT = 0, HUB_SLOW_CATCHUP };
+
+struct hub_sub {
+	const struct hub_sink_ops *ops;
+	struct hub *hub;
+	struct worker *w;
+	uint64_t budget; /* outbound bytes before the slow policy applies */
+	uint64_t cursor; /* seq of the last message queued */
+	uint32_t epoch;  /* epoch the cursor belongs to */
+	bool live;
+	bool dead;        /* ended: deliver nothing more */
+	bool subscribed;  /* hub_unsubscribe has work to do */
+	bool gap_pending; /* a gap notice goes before the next batch */
+	bool from_oldest; /* the next batch starts at the oldest message held */
+	uint8_t gap_why;
+	uint8_t gap_from_len;
+	char gap_from[64]; /* the position the gap starts at, as the client gave it */
+	uint32_t n_chans;
+	struct hub_sub_chan *chans;
+};
+
+struct hub_config {
+	struct engine_limits limits;
+	uint32_t max_channels;
+	uint64_t max_message_bytes;
+	enum hub_slow_policy slow_policy;
+};
+
+/* Creates the hub for srv's workers (call after server_init, before
+ * server_run: it adds a handle to each worker's loop). NULL on ENOMEM. */
+struct hub *hub_new(struct server *srv, const struct hub_config *cfg);
+/* Releases everything (after the workers have stopped). */
+void hub_free(struct hub *h);
+/* Adopts new limits (reload). Any thread. */
+void hub_set_config(struct hub *h, const struct hub_config *cfg);
+
+/* True when name is 1..128 bytes of [A-Za-z0-9_.:@-]. */
+bool hub_channel_name_valid(const char *name, size_t len);
+
+/* Publishes m (the caller keeps its reference; the hub takes its own) on
+ * channel name. On success m has its id and *subscribers is the channel's
+ * subscriber count. Returns 0, CRIER_EINVAL (bad name), CRIER_EOVERLOAD
+ * (--max-channels reached), CRIER_ENOMEM. Any worker thread. */
+int hub_publish(struct hub *h, const char *name, size_t name_len, struct msg *m,
+                uint32_t *subscribers);
+
+/*
+ * Subscribes s (zeroed except ops, budget) to the comma-separated channel
+ * list on the calling worker, starting after `since` (NULL: live only).
+ * Gap notices and replayed messages are delivered through s->ops before
+ * this returns or as the connection drains. Returns 0, CRIER_EINVAL (a bad
+ * channel name or too many channels), CRIER_EOVERLOAD, CRIER_ENOMEM.
+ */
+int hub_subscribe(struct hub *h, struct hub_sub *s, struct worker *w, const char *names,
+                  size_t names_len, const char *since, size_t since_len);
+
+/* Continues a catching-up subscriber: its connection's queue drained. */
+void hub_sub_drained(struct hub_sub *s);
+
+/* Ends the subscription; nothing is delivered afterwards. Idempotent. */
+void hub_unsubscribe(struct hub_sub *s);
+
+/* Channel info as JSON into out; 0, or CRIER_EINVAL when unknown. */
+int hub_channel_json(struct hub *h, const char *name, size_t len, struct buf *out);
+
+/* The text form of the newest id (empty before the first publish). */
+void hub_last_id(struct hub *h, char out[ID_STR_MAX]);
+
+/* Appends the hub's Prometheus families to out. */
+int hub_metrics(struct hub *h, struct buf *out);
+
+/* Periodic work (history TTL); call about once a second from any worker. */
+void hub_tick(struct hub *h);
+
+/* Releases the worker's hub state; server hook. */
+void hub_worker_exit(struct worker *w);
+
+#endif
