@@ -13,6 +13,7 @@
  */
 #include "sse/sse_sub.h"
 
+#include "auth/origin.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "hub/hub.h"
@@ -169,9 +170,9 @@ static bool sse_cors(const struct http_request *req, const struct config *cfg, c
 	const char *host = req->host ? req->host : "";
 	size_t host_len = req->host ? req->host_len : 0;
 	struct config_list none = {0};
-	if (ws_origin_allowed(o->value, o->value_len, host, host_len, &none))
+	if (origin_allowed(o->value, o->value_len, host, host_len, &none))
 		return true; /* same origin */
-	if (!ws_origin_allowed(o->value, o->value_len, host, host_len, &cfg->allowed_origins))
+	if (!origin_allowed(o->value, o->value_len, host, host_len, &cfg->allowed_origins))
 		return false;
 	/* Echo the origin (never "*"): credentialed EventSource requests
 	 * (withCredentials) are refused by browsers on a wildcard. */

@@ -26,7 +26,7 @@ struct ws_handshake_opts {
 	size_t n_protocols;
 	bool protocol_required;                    /* refuse clients that offer none of them */
 	bool deflate;                              /* offer permessage-deflate */
-	const struct config_list *allowed_origins; /* see ws_origin_allowed */
+	const struct config_list *allowed_origins; /* see origin_allowed */
 };
 
 struct ws_accept {
@@ -60,24 +60,5 @@ size_t ws_handshake_response(const struct ws_accept *a, char *out, size_t cap);
  * A key over 92 bytes is hashed from a heap copy; if that allocation fails
  * out is the empty string (never for a key that passed the check). */
 void ws_handshake_accept_key(const char *key, size_t len, char out[WS_ACCEPT_LEN + 1]);
-
-/*
- * The origin policy. A request without Origin (not a browser) is allowed.
- * With the default (empty) list, only same-origin requests are: the
- * Origin's host[:port] equals the Host header, with default ports (80 for
- * http and ws, 443 for https and wss) made explicit on both sides. The list may hold "*"
- * (any origin), exact origins ("https://app.example.com"), and wildcard
- * subdomains (a scheme, "://", then "*.example.com": any depth, not the
- * domain itself; scheme and port must match); comparison is
- * case-insensitive. A Host without a port is taken to be on the default
- * port of the Origin's scheme; origins with other schemes are never
- * same-origin, only listed. The literal origin "null" is allowed only when listed (or
- * with "*"). Any other Origin that is not scheme://host[:port] (no path,
- * no userinfo, IPv6 in brackets, port 1..65535) is refused unless "*" is
- * listed. allowed may be NULL (the empty list); origin NULL means no
- * Origin field.
- */
-bool ws_origin_allowed(const char *origin, size_t origin_len, const char *host, size_t host_len,
-                       const struct config_list *allowed);
 
 #endif

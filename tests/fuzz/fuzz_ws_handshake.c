@@ -20,6 +20,7 @@
 
 #include "core/err.h"
 #include "http/http_parse.h"
+#include "auth/origin.h"
 #include "ws/ws_handshake.h"
 
 #define MAX_FIELDS 32
@@ -123,10 +124,10 @@ static void check_origin(const uint8_t *data, size_t size)
 	check(origin && host, "malloc");
 	memcpy(origin, data, olen);
 	memcpy(host, nl + 1, hlen);
-	check(ws_origin_allowed(origin, olen, host, hlen, &star), "\"*\" refused an origin");
-	check(ws_origin_allowed(NULL, 0, host, hlen, &empty), "no Origin refused");
-	bool same = ws_origin_allowed(origin, olen, host, hlen, &empty);
-	bool more = ws_origin_allowed(origin, olen, host, hlen, &some);
+	check(origin_allowed(origin, olen, host, hlen, &star), "\"*\" refused an origin");
+	check(origin_allowed(NULL, 0, host, hlen, &empty), "no Origin refused");
+	bool same = origin_allowed(origin, olen, host, hlen, &empty);
+	bool more = origin_allowed(origin, olen, host, hlen, &some);
 	check(!same || more, "a list took away same-origin");
 	free(origin);
 	free(host);

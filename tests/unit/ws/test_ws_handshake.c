@@ -23,6 +23,7 @@
 
 #include "core/err.h"
 #include "http/http_parse.h"
+#include "auth/origin.h"
 #include "ws/ws_handshake.h"
 
 #define MAX_FIELDS 32
@@ -552,7 +553,7 @@ static void test_origin_table(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(origin_cases) / sizeof(origin_cases[0]); i++) {
 		const struct origin_case *c = &origin_cases[i];
-		bool got = ws_origin_allowed(c->origin, c->origin ? strlen(c->origin) : 0, c->host,
+		bool got = origin_allowed(c->origin, c->origin ? strlen(c->origin) : 0, c->host,
 		                             strlen(c->host), c->list);
 		if (got != c->want)
 			fail_msg("row %zu: origin \"%s\" host \"%s\" list of %zu: got %d want %d",
@@ -560,8 +561,8 @@ static void test_origin_table(void **state)
 			         c->want);
 	}
 	/* A NULL list is the empty list. */
-	assert_true(ws_origin_allowed("http://example.com", 18, "example.com", 11, NULL));
-	assert_false(ws_origin_allowed("http://evil.com", 15, "example.com", 11, NULL));
+	assert_true(origin_allowed("http://example.com", 18, "example.com", 11, NULL));
+	assert_false(origin_allowed("http://evil.com", 15, "example.com", 11, NULL));
 }
 
 static void test_origin_through_check(void **state)
