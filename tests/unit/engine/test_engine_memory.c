@@ -18,8 +18,8 @@ static struct hub_channel *mkchan(void)
 	return calloc(1, sizeof(struct hub_channel));
 }
 
-static struct msg *append(struct engine *e, struct hub_channel *ch, size_t len,
-                          const struct engine_limits *lim, uint64_t now)
+static void append(struct engine *e, struct hub_channel *ch, size_t len,
+                   const struct engine_limits *lim, uint64_t now)
 {
 	char data[256] = {0};
 	struct msg *m = msg_new(data, len, NULL, 0, false);
