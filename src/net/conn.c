@@ -24,8 +24,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONN_IOV_MAX   64   /* buffers per writev; well under IOV_MAX */
-#define CONN_LINGER_MS 2000 /* how long an ended connection drains its peer */
+#define CONN_IOV_MAX   64 /* buffers per writev; well under IOV_MAX */
+#define CONN_LINGER_MS 2000
+#define CONN_Q_KEEP \
+	4 /* ring entries kept when the queue empties */ /* how long an ended connection drains its peer */
 
 static void conn_on_close(uv_handle_t *h);
 
@@ -111,7 +113,7 @@ void conn_set_timeout(struct conn *c, enum conn_tclass tclass, uint64_t ms)
 /* Grows the ring to hold one more entry, unrolling it to start at 0. */
 static int conn_q_grow(struct conn *c)
 {
-	uint32_t cap = c->q_cap ? c->q_cap * 2 : 4;
+	uint32_t cap = c->q_cap ? c->q_cap * 2 : CONN_Q_KEEP;
 	struct outq_ent *q = malloc(cap * sizeof(*q));
 	if (!q)
 		return CRIER_ENOMEM;
@@ -183,10 +185,15 @@ static void conn_q_consume(struct conn *c, uint64_t n)
 		c->q_len--;
 	}
 	if (c->q_len == 0) {
-		/* An idle connection holds no queue memory. */
-		free(c->q);
-		c->q = NULL;
-		c->q_cap = c->q_head = 0;
+		c->q_head = 0;
+		/* A subscriber that drains between messages keeps the smallest
+		 * ring (64 bytes), so delivering costs no allocation; a ring a
+		 * burst made larger is given back. */
+		if (c->q_cap > CONN_Q_KEEP) {
+			free(c->q);
+			c->q = NULL;
+			c->q_cap = 0;
+		}
 	}
 }
 
