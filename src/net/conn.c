@@ -24,10 +24,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONN_IOV_MAX   64 /* buffers per writev; well under IOV_MAX */
+/* Buffers per writev; well under IOV_MAX. */
+#define CONN_IOV_MAX 64
+/* How long an ended connection drains its peer. */
 #define CONN_LINGER_MS 2000
-#define CONN_Q_KEEP \
-	4 /* ring entries kept when the queue empties */ /* how long an ended connection drains its peer */
+/* Ring entries kept when the queue empties. */
+#define CONN_Q_KEEP 4
 
 static void conn_on_close(uv_handle_t *h);
 
