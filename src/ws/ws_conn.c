@@ -44,13 +44,12 @@ struct ws_conn {
 	void *user;
 	struct ws_frame_parser fp;
 	struct utf8_state utf8;
-	struct buf msg;              /* message being assembled; empty when idle */
-	struct ws_inflater *inf;     /* only while a compressed message arrives */
-	uint64_t last_rx_ms;         /* loop time of the last read */
-	uint64_t frame_len;          /* payload length of the current frame (from its header) */
-	uint64_t frame_got;          /* payload bytes of the current frame seen */
-	size_t utf8_done;            /* bytes of msg already validated */
-	uint8_t ctl[WS_CONTROL_MAX]; /* control frame payload being assembled */
+	struct buf msg;          /* message being assembled; empty when idle */
+	struct ws_inflater *inf; /* only while a compressed message arrives */
+	uint64_t last_rx_ms;     /* loop time of the last read */
+	uint64_t frame_len;      /* payload length of the current frame (from its header) */
+	uint64_t frame_got;      /* payload bytes of the current frame seen */
+	uint8_t *ctl;            /* a control frame split across reads (else NULL) */
 	uint8_t ctl_len;
 	uint8_t msg_op;       /* TEXT or BINARY of the message in flight */
 	uint8_t state;        /* enum ws_state */
@@ -273,20 +272,46 @@ static int ws_on_close_frame(struct ws_conn *wc, const uint8_t *p, size_t len)
 	return 0;
 }
 
-static int ws_on_control(struct ws_conn *wc, uint8_t op)
+static int ws_on_control(struct ws_conn *wc, uint8_t op, const uint8_t *p, size_t len)
 {
 	switch (op) {
 	case WS_OP_PING:
 		if (wc->state == WS_OPEN)
-			return ws_queue_control(wc, WS_OP_PONG, wc->ctl, wc->ctl_len);
+			return ws_queue_control(wc, WS_OP_PONG, p, len);
 		return 0;
 	case WS_OP_PONG:
 		return 0; /* liveness is any read; the payload is ours to ignore */
 	case WS_OP_CLOSE:
-		return ws_on_close_frame(wc, wc->ctl, wc->ctl_len);
+		return ws_on_close_frame(wc, p, len);
 	default:
 		return CRIER_EWS_OPCODE;
 	}
+}
+
+/*
+ * A control frame's payload (at most 125 bytes). Almost always it arrives
+ * whole and is used from the read buffer; only one split across reads is
+ * assembled, in a buffer allocated for that frame: idle connections carry a
+ * pointer instead of 125 bytes.
+ */
+static int ws_on_control_data(struct ws_conn *wc, const struct ws_frame_event *ev)
+{
+	if (ev->frame_start)
+		wc->ctl_len = 0;
+	if (ev->frame_end && !wc->ctl && ev->len == wc->frame_len)
+		return ws_on_control(wc, ev->opcode, ev->data, ev->len);
+	if (ev->len) {
+		if (!wc->ctl && !(wc->ctl = malloc(WS_CONTROL_MAX)))
+			return CRIER_ENOMEM;
+		memcpy(wc->ctl + wc->ctl_len, ev->data, ev->len); /* the parser caps it at 125 */
+		wc->ctl_len = (uint8_t)(wc->ctl_len + ev->len);
+	}
+	if (!ev->frame_end)
+		return 0;
+	int rc = ws_on_control(wc, ev->opcode, wc->ctl, wc->ctl_len);
+	free(wc->ctl);
+	wc->ctl = NULL;
+	return rc;
 }
 
 /* Validates the text bytes of msg not yet checked. */
@@ -305,7 +330,6 @@ static void ws_message_reset(struct ws_conn *wc)
 		wc->inf = NULL;
 	}
 	wc->in_message = false;
-	wc->utf8_done = 0;
 }
 
 static int ws_deliver(struct ws_conn *wc, uint8_t *data, size_t len)
@@ -374,15 +398,10 @@ static int ws_on_data(struct ws_conn *wc, const struct ws_frame_event *ev)
 
 static int ws_on_event(struct ws_conn *wc, const struct ws_frame_event *ev)
 {
-	bool control = ev->opcode >= WS_OP_CLOSE;
-	if (control) {
+	if (ev->opcode >= WS_OP_CLOSE) {
 		if (ev->frame_start)
-			wc->ctl_len = 0;
-		if (ev->len) {
-			memcpy(wc->ctl + wc->ctl_len, ev->data, ev->len); /* parser caps at 125 */
-			wc->ctl_len = (uint8_t)(wc->ctl_len + ev->len);
-		}
-		return ev->frame_end ? ws_on_control(wc, ev->opcode) : 0;
+			wc->frame_len = ev->frame_len; /* only the header event carries it */
+		return ws_on_control_data(wc, ev);
 	}
 	if (ev->frame_start) {
 		int rc = ws_on_data_start(wc, ev);
@@ -459,6 +478,7 @@ static void ws_on_free(struct conn *c)
 	if (wc->route && wc->route->handler->on_close)
 		wc->route->handler->on_close(wc);
 	ws_message_reset(wc);
+	free(wc->ctl);
 	http_conn_release(c);
 }
 
