@@ -5,7 +5,7 @@
 #   make fuzz   run every fuzz target for FUZZ_SECONDS (default 60)
 #   make docs   regenerate docs/config.md from the option table
 #   make format reformat the C sources with clang-format
-.PHONY: all deps build build-asan build-fuzz run test unit e2e fuzz fuzz-smoke format \
+.PHONY: all deps build build-asan build-fuzz run test unit e2e browser fuzz fuzz-smoke format \
 	format-check docs bench clean
 
 JOBS ?= $(shell nproc)
@@ -36,7 +36,7 @@ build-fuzz:
 
 # The whole suite, in order of speed: format, unit, end-to-end, fuzz smoke.
 test: deps format-check build-asan
-	$(MAKE) --no-print-directory unit e2e fuzz-smoke
+	$(MAKE) --no-print-directory unit e2e browser fuzz-smoke
 
 unit: build-asan
 	cd build-asan && ctest --output-on-failure -j $(JOBS)
@@ -44,6 +44,12 @@ unit: build-asan
 e2e: build-asan
 	CRIER_BIN=$(CURDIR)/build-asan/crier node --test --test-concurrency=2 \
 		--test-timeout=120000 tests/e2e/
+
+# Debian's Chromium (playwright-core) against the sanitizer build: one file
+# at a time, since each starts a browser and timing-sensitive publishers.
+browser: build-asan
+	CRIER_BIN=$(CURDIR)/build-asan/crier node --test --test-concurrency=1 \
+		--test-timeout=60000 tests/browser/
 
 fuzz-smoke: build-fuzz
 	@tests/fuzz/run.sh $(SMOKE_SECONDS)

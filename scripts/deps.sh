@@ -10,10 +10,12 @@ cd "$(dirname "$0")/.."
 # Build: compiler, CMake, pkg-config and the libraries DESIGN.md names.
 build_pkgs=(gcc make cmake pkg-config git libuv1-dev libssl-dev zlib1g-dev libcmocka-dev)
 # Test: clang + its runtime (libFuzzer, sanitizers), clang-format, Node for
-# the end-to-end suites, curl and Python websockets as independent clients.
-test_pkgs=(clang libclang-rt-14-dev clang-format curl nodejs python3-websockets)
-# Benchmarks: wrk as the HTTP load generator, nginx as the peer.
-bench_pkgs=(wrk nginx-light)
+# the end-to-end suites, curl and Python websockets as independent clients,
+# Chromium for the browser suite (driven by playwright-core, which downloads
+# no browser of its own).
+test_pkgs=(clang libclang-rt-14-dev clang-format curl nodejs python3-websockets chromium)
+# Benchmarks: wrk as the HTTP load generator, nginx and nginx+nchan as peers.
+bench_pkgs=(wrk nginx-light libnginx-mod-nchan)
 
 sudo_cmd=()
 if [ "$(id -u)" -ne 0 ]; then
@@ -38,12 +40,15 @@ if [ ${#missing[@]} -gt 0 ]; then
 		--no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# End-to-end test clients, pinned by the lock file.
-lock=tests/e2e/package-lock.json
-stamp=tests/e2e/node_modules/.crier-lock
-if [ -f "$lock" ] && ! cmp -s "$lock" "$stamp" 2>/dev/null; then
-	echo "deps: npm ci in tests/e2e"
-	(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error)
-	cp "$lock" "$stamp"
-fi
+# npm packages of the end-to-end clients and of the browser suite, pinned by
+# their lock files; `npm ci` runs again only when a lock file changed.
+for dir in tests/e2e tests/browser; do
+	lock=$dir/package-lock.json
+	stamp=$dir/node_modules/.crier-lock
+	if [ -f "$lock" ] && ! cmp -s "$lock" "$stamp" 2>/dev/null; then
+		echo "deps: npm ci in $dir"
+		(cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+		cp "$lock" "$stamp"
+	fi
+done
 echo "deps: ok"

@@ -234,16 +234,22 @@ static void hub_sub_queue(struct hub_sub *s, struct hub_worker *hw, struct msg *
 	}
 	s->cursor = m->id.seq;
 	metric_inc(&hw->deliveries);
-	if (s->ops->queued(s) <= s->budget)
+	/* Slow means the peer is not taking bytes: over budget while the kernel
+	 * pushes back. A burst queued in one loop turn is flushed at its end,
+	 * so it only counts beyond a hard cap of 8 budgets. */
+	uint64_t q = s->ops->queued(s);
+	if (q <= s->budget || (q <= 8 * s->budget && !s->ops->pushback(s)))
 		return;
 	if (s->hub->cfg.slow_policy == HUB_SLOW_CATCHUP) {
 		/* Stop taking live messages; the queue's drain resumes from history. */
 		s->live = false;
 		metric_inc(&hw->slow_catchups);
 	} else {
-		s->dead = true;
+		/* Out of the channels at once: its connection may take a while to
+		 * go (a WebSocket's close), but it counts and receives no more. */
 		metric_inc(&hw->slow_disconnects);
 		s->ops->slow(s);
+		hub_unsubscribe(s);
 	}
 }
 
@@ -456,9 +462,13 @@ int hub_subscribe(struct hub *h, struct hub_sub *s, struct worker *w, const char
 	for (uint32_t i = 0; i < s->n_chans; i++)
 		list_push(&s->chans[i].ch->local[w->id].subs, &s->chans[i].node);
 	s->subscribed = true;
-	if (!s->live)
-		hub_catchup(s);
 	return 0;
+}
+
+void hub_sub_start(struct hub_sub *s)
+{
+	if (s->subscribed && !s->live && !s->dead)
+		hub_catchup(s);
 }
 
 void hub_unsubscribe(struct hub_sub *s)

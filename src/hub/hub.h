@@ -76,6 +76,9 @@ struct hub_sink_ops {
 	void (*gap)(struct hub_sub *s, const char *json, size_t len);
 	/* Bytes queued on the connection and not yet written. */
 	uint64_t (*queued)(struct hub_sub *s);
+	/* True while the kernel refuses more (a write is pending): the peer,
+	 * not this loop turn's burst, is why bytes are queued. */
+	bool (*pushback)(struct hub_sub *s);
 	/* Over budget under --slow-policy disconnect: end the connection. */
 	void (*slow)(struct hub_sub *s);
 };
@@ -129,12 +132,17 @@ int hub_publish(struct hub *h, const char *name, size_t name_len, struct msg *m,
 /*
  * Subscribes s (zeroed except ops, budget) to the comma-separated channel
  * list on the calling worker, starting after `since` (NULL: live only).
- * Gap notices and replayed messages are delivered through s->ops before
- * this returns or as the connection drains. Returns 0, CRIER_EINVAL (a bad
- * channel name or too many channels), CRIER_EOVERLOAD, CRIER_ENOMEM.
+ * Nothing is delivered yet, so the transport can still refuse the request
+ * (503) or write its response head first; it then calls hub_sub_start.
+ * Returns 0, CRIER_EINVAL (a bad channel name or too many channels),
+ * CRIER_EOVERLOAD (--max-channels), CRIER_ENOMEM.
  */
 int hub_subscribe(struct hub *h, struct hub_sub *s, struct worker *w, const char *names,
                   size_t names_len, const char *since, size_t since_len);
+
+/* Starts delivery: the gap notice and replay of a resume go out now (or
+ * as the connection drains), live messages from the next loop turn. */
+void hub_sub_start(struct hub_sub *s);
 
 /* Continues a catching-up subscriber: its connection's queue drained. */
 void hub_sub_drained(struct hub_sub *s);

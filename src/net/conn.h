@@ -106,6 +106,13 @@ int conn_send_copy(struct conn *c, const void *data, size_t len);
  * be discarded before a final message (a close frame) is queued. */
 void conn_drop_queued(struct conn *c);
 
+/* True while a write is pending because the kernel took less than was
+ * queued: the peer is not reading as fast as we write. */
+static inline bool conn_pushback(const struct conn *c)
+{
+	return c->wreq != NULL;
+}
+
 /* Moves the connection to another transport label (after an upgrade). */
 void conn_set_transport(struct conn *c, enum metrics_transport t);
 

@@ -90,18 +90,25 @@ static uint64_t sse_queued(struct hub_sub *s)
 	return sse_of_sub(s)->http.base.q_bytes;
 }
 
+static bool sse_pushback(struct hub_sub *s)
+{
+	return conn_pushback(&sse_of_sub(s)->http.base);
+}
+
 static void sse_slow(struct hub_sub *s)
 {
 	struct conn *c = &sse_of_sub(s)->http.base;
 	log_info("sse slow consumer closed", "queued_bytes=%llu", (unsigned long long)c->q_bytes);
-	conn_drop_queued(c);
-	conn_end(c);
+	/* An event stream has no closing handshake: close now, which also
+	 * frees the backlog the peer was not reading. */
+	conn_close(c);
 }
 
 static const struct hub_sink_ops sse_sink = {
         .deliver = sse_deliver,
         .gap = sse_gap,
         .queued = sse_queued,
+        .pushback = sse_pushback,
         .slow = sse_slow,
 };
 
@@ -211,25 +218,28 @@ void sse_sub_start(struct http_ctx *ctx, const char *names, size_t names_len, co
 		http_respond(ctx, 403, "text/plain; charset=utf-8", NULL, msg, sizeof(msg) - 1);
 		return;
 	}
+	/* Register first: the request can still be refused (--max-channels). */
+	struct sse_conn *sc = (struct sse_conn *)ctx->hc;
+	sc->sub.ops = &sse_sink;
+	sc->sub.budget = cfg->sse_max_backpressure;
+	int rc = hub_subscribe(ctx->hc->app->hub, &sc->sub, ctx->w, names, names_len, since,
+	                       since_len);
+	if (rc) {
+		static const char full[] =
+		        "503 Service Unavailable: channel limit (--max-channels) reached\n";
+		static const char oom[] = "500 Internal Server Error: out of memory\n";
+		bool over = rc == CRIER_EOVERLOAD;
+		http_respond(ctx, over ? 503 : 500, "text/plain; charset=utf-8", NULL,
+		             over ? full : oom, over ? sizeof(full) - 1 : sizeof(oom) - 1);
+		return;
+	}
 	char head[1024];
 	int n = snprintf(head, sizeof(head),
 	                 "HTTP/1.1 200 OK\r\nDate: %s\r\nContent-Type: text/event-stream\r\n"
 	                 "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\nConnection: close\r\n"
 	                 "%s\r\n:ok\n\nretry: %llu\n\n",
 	                 ctx->w->http_date, cors, (unsigned long long)cfg->sse_retry_ms);
-	struct sse_conn *sc = (struct sse_conn *)ctx->hc;
-	struct hub *hub = ctx->hc->app->hub;
 	http_takeover(ctx, &sse_proto, METRICS_T_SSE, 200, head, (size_t)n);
-	sc->sub.ops = &sse_sink;
-	sc->sub.budget = cfg->sse_max_backpressure;
-	struct conn *c = &sc->http.base;
-	conn_set_timeout(c, CONN_T_HEARTBEAT, cfg->sse_heartbeat_ms);
-	int rc = hub_subscribe(hub, &sc->sub, ctx->w, names, names_len, since, since_len);
-	if (rc) {
-		/* Names were checked before the 200; this is --max-channels. */
-		static const char err[] = "event: crier.error\ndata: {\"error\":\"channel limit "
-		                          "reached\"}\n\n";
-		conn_send_copy(c, err, sizeof(err) - 1);
-		conn_end(c);
-	}
+	conn_set_timeout(&sc->http.base, CONN_T_HEARTBEAT, cfg->sse_heartbeat_ms);
+	hub_sub_start(&sc->sub);
 }

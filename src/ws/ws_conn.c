@@ -556,6 +556,11 @@ uint64_t ws_conn_queued(const struct ws_conn *wc)
 	return wc->http.base.q_bytes;
 }
 
+bool ws_conn_pushback(const struct ws_conn *wc)
+{
+	return conn_pushback(&wc->http.base);
+}
+
 int ws_conn_deflate_bits(const struct ws_conn *wc)
 {
 	return wc->deflate_bits;

@@ -56,6 +56,8 @@ int ws_send_frame(struct ws_conn *wc, struct rcbuf *frame);
 
 /* Unsent bytes queued on the connection. */
 uint64_t ws_conn_queued(const struct ws_conn *wc);
+/* True while the kernel refuses more (see conn_pushback). */
+bool ws_conn_pushback(const struct ws_conn *wc);
 
 /* The negotiated permessage-deflate window (9..15), or 0 when off. */
 int ws_conn_deflate_bits(const struct ws_conn *wc);

@@ -92,6 +92,11 @@ static uint64_t ws_sub_queued(struct hub_sub *s)
 	return ws_conn_queued(((struct ws_sub *)s)->wc);
 }
 
+static bool ws_sub_pushback(struct hub_sub *s)
+{
+	return ws_conn_pushback(((struct ws_sub *)s)->wc);
+}
+
 static void ws_sub_slow(struct hub_sub *s)
 {
 	ws_close_slow(((struct ws_sub *)s)->wc);
@@ -101,6 +106,7 @@ static const struct hub_sink_ops ws_sub_sink = {
         .deliver = ws_sub_deliver,
         .gap = ws_sub_gap,
         .queued = ws_sub_queued,
+        .pushback = ws_sub_pushback,
         .slow = ws_sub_slow,
 };
 
@@ -145,14 +151,23 @@ void ws_sub_start(struct http_ctx *ctx, const char *names, size_t names_len, con
 		http_respond(ctx, 500, "text/plain; charset=utf-8", NULL, msg, sizeof(msg) - 1);
 		return;
 	}
-	if (ws_conn_upgrade(ctx, &ws_sub_route) != 0) {
-		free(ws);
-		return;
-	}
+	/* Register first: --max-channels is answered with 503 before any 101. */
 	ws->wc = (struct ws_conn *)ctx->hc;
 	ws->sub.ops = &ws_sub_sink;
 	ws->sub.budget = worker_cfg(w)->ws_max_backpressure;
+	int rc = hub_subscribe(hub, &ws->sub, w, names, names_len, since, since_len);
+	if (rc) {
+		static const char full[] =
+		        "503 Service Unavailable: channel limit (--max-channels) reached\n";
+		http_respond(ctx, 503, "text/plain; charset=utf-8", NULL, full, sizeof(full) - 1);
+		free(ws);
+		return;
+	}
+	if (ws_conn_upgrade(ctx, &ws_sub_route) != 0) {
+		hub_unsubscribe(&ws->sub);
+		free(ws);
+		return;
+	}
 	ws_conn_set_user(ws->wc, ws);
-	if (hub_subscribe(hub, &ws->sub, w, names, names_len, since, since_len) != 0)
-		ws_close(ws->wc, 1013, "channel limit reached"); /* 1013: try again later */
+	hub_sub_start(&ws->sub);
 }
