@@ -47,7 +47,10 @@
 
 /* ---- SHA-1 (FIPS 180-4) and base64, for Sec-WebSocket-Accept only ---- */
 
-static uint32_t rol(uint32_t v, int n) { return v << n | v >> (32 - n); }
+static uint32_t rol(uint32_t v, int n)
+{
+	return v << n | v >> (32 - n);
+}
 
 static void sha1(const uint8_t *msg, size_t len, uint8_t out[20])
 {
@@ -117,24 +120,24 @@ struct msg {
 
 struct channel {
 	char name[129];
-	struct msg **log;   /* every message of the run, in publish order */
+	struct msg **log; /* every message of the run, in publish order */
 	size_t log_len, log_cap;
-	int *subs;          /* connection slots of its subscribers */
+	int *subs; /* connection slots of its subscribers */
 	size_t subs_len, subs_cap;
-	bool dirty;         /* published to in this loop iteration */
+	bool dirty; /* published to in this loop iteration */
 };
 
 enum role { ROLE_HEAD, ROLE_SUB, ROLE_PUB };
 
 struct conn {
-	int fd;             /* -1: free slot */
-	uint8_t role;       /* enum role */
-	uint8_t fmt;        /* FMT_* of a subscriber */
-	bool want_out;      /* EPOLLOUT registered (subscriber's socket was full) */
-	int chan;           /* subscriber: channel index */
-	size_t cur_msg;     /* subscriber: next log entry to write */
-	size_t cur_off;     /* subscriber: bytes of it already written */
-	char *in;           /* request bytes not yet handled (head, publishes) */
+	int fd;         /* -1: free slot */
+	uint8_t role;   /* enum role */
+	uint8_t fmt;    /* FMT_* of a subscriber */
+	bool want_out;  /* EPOLLOUT registered (subscriber's socket was full) */
+	int chan;       /* subscriber: channel index */
+	size_t cur_msg; /* subscriber: next log entry to write */
+	size_t cur_off; /* subscriber: bytes of it already written */
+	char *in;       /* request bytes not yet handled (head, publishes) */
 	size_t in_len, in_cap;
 };
 
@@ -144,9 +147,9 @@ struct ceiling {
 	int conns_cap;
 	struct channel *chans;
 	int chans_len, chans_cap;
-	int *dirty;         /* channels published to in this iteration */
+	int *dirty; /* channels published to in this iteration */
 	int dirty_len;
-	long seq;           /* SSE id */
+	long seq; /* SSE id */
 };
 
 static char g_rbuf[1 << 16];
@@ -499,7 +502,8 @@ int main(int argc, char **argv)
 				continue; /* closed earlier in this batch */
 			if (ev[i].events & EPOLLOUT)
 				sub_flush(&c, fd);
-			if (c.conns[fd].fd == fd && (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+			if (c.conns[fd].fd == fd &&
+			    (ev[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 				conn_read(&c, fd);
 		}
 		flush_dirty(&c);

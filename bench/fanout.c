@@ -39,13 +39,13 @@
  * Build: cc -O2 -std=c11 -Wall -Wextra -Werror -o fanout fanout.c
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -67,24 +67,24 @@ enum { TRANSPORT_SSE, TRANSPORT_WS };
 /* ---- options ---- */
 
 struct opts {
-	char host[64];      /* numeric IPv4 of the hub */
-	int port;           /* hub port */
-	int subs;           /* N subscribers */
-	int transport;      /* TRANSPORT_* */
-	int channels;       /* K channels bench0..benchK-1 */
-	long msgs;          /* M messages in all */
-	double rate;        /* messages per second over all publishers; 0 = max */
-	int size;           /* body bytes per message (>= 32) */
-	int publishers;     /* P keep-alive publisher connections */
-	int window;         /* requests in flight per publisher */
-	double timeout_s;   /* whole run */
-	double drain_s;     /* after the last publish: give up after this long without a delivery */
-	int settle_ms;      /* wait after all are subscribed, before publishing */
-	long server_pid;    /* 0: no RSS / CPU sampling */
+	char host[64];    /* numeric IPv4 of the hub */
+	int port;         /* hub port */
+	int subs;         /* N subscribers */
+	int transport;    /* TRANSPORT_* */
+	int channels;     /* K channels bench0..benchK-1 */
+	long msgs;        /* M messages in all */
+	double rate;      /* messages per second over all publishers; 0 = max */
+	int size;         /* body bytes per message (>= 32) */
+	int publishers;   /* P keep-alive publisher connections */
+	int window;       /* requests in flight per publisher */
+	double timeout_s; /* whole run */
+	double drain_s;   /* after the last publish: give up after this long without a delivery */
+	int settle_ms;    /* wait after all are subscribed, before publishing */
+	long server_pid;  /* 0: no RSS / CPU sampling */
 	const char *pub_path; /* printf pattern with one %s: channel name */
 	const char *sub_path;
-	int inflight;       /* pending connects + handshakes */
-	int per_ip;         /* connections per source address */
+	int inflight; /* pending connects + handshakes */
+	int per_ip;   /* connections per source address */
 };
 
 static void usage(void)
@@ -98,10 +98,20 @@ static void usage(void)
 
 static int opts_parse(struct opts *o, int argc, char **argv)
 {
-	*o = (struct opts){.subs = 1000, .transport = TRANSPORT_SSE, .channels = 1, .msgs = 1000,
-	                   .size = 64, .publishers = 1, .window = 8, .timeout_s = 60,
-	                   .drain_s = 3, .settle_ms = 300, .pub_path = "/pub/%s",
-	                   .sub_path = "/sub/%s", .inflight = 256, .per_ip = 2000};
+	*o = (struct opts){.subs = 1000,
+	                   .transport = TRANSPORT_SSE,
+	                   .channels = 1,
+	                   .msgs = 1000,
+	                   .size = 64,
+	                   .publishers = 1,
+	                   .window = 8,
+	                   .timeout_s = 60,
+	                   .drain_s = 3,
+	                   .settle_ms = 300,
+	                   .pub_path = "/pub/%s",
+	                   .sub_path = "/sub/%s",
+	                   .inflight = 256,
+	                   .per_ip = 2000};
 	const char *url = "http://127.0.0.1:8080";
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -155,8 +165,8 @@ static int opts_parse(struct opts *o, int argc, char **argv)
 		fprintf(stderr, "fanout: --url must be http://IPV4:PORT, got %s\n", url);
 		return -1;
 	}
-	if (o->subs < 1 || o->channels < 1 || o->msgs < 1 || o->publishers < 1 ||
-	    o->window < 1 || o->size < 32 || o->size > 60000 || o->rate < 0) {
+	if (o->subs < 1 || o->channels < 1 || o->msgs < 1 || o->publishers < 1 || o->window < 1 ||
+	    o->size < 32 || o->size > 60000 || o->rate < 0) {
 		fprintf(stderr, "fanout: need subs, channels, msgs, publishers, window >= 1 "
 		                "and 32 <= size <= 60000\n");
 		return -1;
@@ -178,7 +188,7 @@ static uint64_t now_ns(void)
 }
 
 #define SUB_BITS 6
-#define SUB (1u << SUB_BITS)
+#define SUB      (1u << SUB_BITS)
 #define HIST_LEN (2 * SUB + 58 * SUB)
 
 static unsigned hist_index(uint64_t v)
@@ -316,32 +326,32 @@ enum sub_state { SUB_IDLE, SUB_CONNECTING, SUB_HANDSHAKE, SUB_READY, SUB_CLOSED 
  * answer is complete; after that a subscriber holds its parser state only. */
 struct sub {
 	int fd;
-	uint8_t state;     /* enum sub_state */
-	bool subscribed;   /* counted in run.subscribed */
-	bool pending;      /* counted in run.pending (connect or handshake under way) */
+	uint8_t state;      /* enum sub_state */
+	bool subscribed;    /* counted in run.subscribed */
+	bool pending;       /* counted in run.pending (connect or handshake under way) */
 	uint8_t ws_hdr_len; /* bytes of the current frame header seen */
 	uint8_t ws_opcode;
 	bool ws_in_payload;
-	uint8_t pfx_len;    /* bytes of the payload or SSE line kept in pfx */
+	uint8_t pfx_len; /* bytes of the payload or SSE line kept in pfx */
 	uint8_t ws_hdr[14];
 	uint64_t ws_remaining; /* payload bytes still to come */
-	char pfx[128];      /* start of the current payload / line */
-	uint32_t line_len;  /* SSE: bytes of the current line so far */
-	int64_t pend_g;     /* SSE: data of the current event, -1 if none */
+	char pfx[128];         /* start of the current payload / line */
+	uint32_t line_len;     /* SSE: bytes of the current line so far */
+	int64_t pend_g;        /* SSE: data of the current event, -1 if none */
 	uint64_t pend_ts;
-	char *head;         /* handshake answer so far */
+	char *head; /* handshake answer so far */
 	uint32_t head_len;
 };
 
 struct pub {
 	int fd;
 	bool connected;
-	bool want_out;      /* EPOLLOUT registered */
-	int inflight;       /* requests written, answer not yet read */
-	long next_g;        /* next message this publisher sends */
-	char *out;          /* bytes to write */
+	bool want_out; /* EPOLLOUT registered */
+	int inflight;  /* requests written, answer not yet read */
+	long next_g;   /* next message this publisher sends */
+	char *out;     /* bytes to write */
 	size_t out_len, out_off, out_cap;
-	char in[16384];     /* answers not yet parsed */
+	char in[16384]; /* answers not yet parsed */
 	size_t in_len;
 };
 
@@ -350,13 +360,13 @@ struct run {
 	int ep;
 	struct sub *subs;
 	struct pub *pubs;
-	long per_chan;       /* messages per channel, rounded up: bitmap width */
-	uint8_t *seen;       /* subs * per_chan bits */
-	int64_t *last_g;     /* subs * publishers: last g seen per publisher */
-	long *chan_subs;     /* subscribers per channel at publish time */
+	long per_chan;   /* messages per channel, rounded up: bitmap width */
+	uint8_t *seen;   /* subs * per_chan bits */
+	int64_t *last_g; /* subs * publishers: last g seen per publisher */
+	long *chan_subs; /* subscribers per channel at publish time */
 	int next_connect, pending, subscribed, closed, failed;
 	long published, acked, pub_errors, pub_sent;
-	uint64_t t0_ns;      /* publishing began; older stamps are stale */
+	uint64_t t0_ns; /* publishing began; older stamps are stale */
 	uint64_t stale;
 	uint64_t received, duplicated, out_of_order, misrouted, bad_payload, protocol_errors;
 	uint64_t first_ns, last_ns;
@@ -393,7 +403,8 @@ static int tcp_connect(const struct opts *o, int src_ip_index)
 	if (src_ip_index > 0) {
 		setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
 		struct sockaddr_in src = {.sin_family = AF_INET,
-		                          .sin_addr.s_addr = htonl(0x7f000000u | (uint32_t)src_ip_index)};
+		                          .sin_addr.s_addr =
+		                                  htonl(0x7f000000u | (uint32_t)src_ip_index)};
 		if (bind(fd, (struct sockaddr *)&src, sizeof src) < 0) {
 			int e = errno;
 			close(fd);
@@ -453,7 +464,8 @@ static void deliver(struct run *r, int si, int64_t g, uint64_t ts, uint64_t now)
 		return;
 	}
 	r->seen[bit >> 3] |= (uint8_t)(1u << (bit & 7));
-	int64_t *last = &r->last_g[(size_t)si * (size_t)o->publishers + (size_t)(g % o->publishers)];
+	int64_t *last =
+	        &r->last_g[(size_t)si * (size_t)o->publishers + (size_t)(g % o->publishers)];
 	if (g < *last)
 		r->out_of_order++;
 	else
@@ -730,7 +742,8 @@ static void sub_event(struct run *r, int si, uint32_t ev)
 		getsockopt(s->fd, SOL_SOCKET, SO_ERROR, &err, &len);
 		if (err) {
 			if (r->failed < 3)
-				fprintf(stderr, "fanout: subscriber %d: connect: %s\n", si, strerror(err));
+				fprintf(stderr, "fanout: subscriber %d: connect: %s\n", si,
+				        strerror(err));
 			sub_close(r, si, true);
 			return;
 		}
@@ -786,7 +799,8 @@ static void pub_fill(struct run *r, int pi, uint64_t t0)
 		                path, o->host, o->port, o->size);
 		memcpy(w + h, r->body_tmpl, (size_t)o->size);
 		char stamp[40];
-		int k = snprintf(stamp, sizeof stamp, "%010ld %019" PRIu64 " ", p->next_g, now_ns());
+		int k = snprintf(stamp, sizeof stamp, "%010ld %019" PRIu64 " ", p->next_g,
+		                 now_ns());
 		memcpy(w + h, stamp, (size_t)k);
 		p->out_len += (size_t)h + (size_t)o->size;
 		p->inflight++;
@@ -843,7 +857,8 @@ static void pub_read(struct run *r, int pi)
 		if (c)
 			cl = atol(c + 17);
 		if (strcasestr(h, "\r\ntransfer-encoding:")) {
-			fprintf(stderr, "fanout: publisher %d: chunked answers are not supported\n", pi);
+			fprintf(stderr, "fanout: publisher %d: chunked answers are not supported\n",
+			        pi);
 			*end = '\r';
 			r->pub_errors++;
 			p->connected = false;
@@ -876,7 +891,8 @@ static int pubs_connect(struct run *r)
 		struct pub *p = &r->pubs[i];
 		int fd = tcp_connect(r->o, 0);
 		if (fd < 0)
-			return fprintf(stderr, "fanout: publisher connect: %s\n", strerror(-fd)), -1;
+			return fprintf(stderr, "fanout: publisher connect: %s\n", strerror(-fd)),
+			       -1;
 		/* Wait for the connect here: P is small and the hub is idle. */
 		struct epoll_event e;
 		int tmp = epoll_create1(0);
@@ -943,7 +959,8 @@ static int run_init(struct run *r, const struct opts *o)
 		r->subs[i].fd = -1;
 	memset(r->body_tmpl, 'x', (size_t)o->size);
 	/* 64 distinct Sec-WebSocket-Keys (base64 of 16 bytes) are plenty. */
-	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char b64[] =
+	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 	srand((unsigned)now_ns());
 	for (int k = 0; k < 64; k++) {
 		for (int i = 0; i < 21; i++)
@@ -997,8 +1014,9 @@ static void report_print(const struct run *r, const struct report *rep)
 		snprintf(rate, sizeof rate, "%.0f", o->rate);
 	else
 		snprintf(rate, sizeof rate, "\"max\"");
-	long errors = lost + (long)(r->duplicated + r->out_of_order + r->misrouted + r->bad_payload +
-	                            r->protocol_errors + r->stale) +
+	long errors = lost +
+	              (long)(r->duplicated + r->out_of_order + r->misrouted + r->bad_payload +
+	                     r->protocol_errors + r->stale) +
 	              r->pub_errors + r->failed + r->closed + (rep->timed_out ? 1 : 0);
 	printf("{\"bench\":\"fanout\",\"transport\":\"%s\",\"url\":\"http://%s:%d\","
 	       "\"subs\":%d,\"channels\":%d,\"msgs\":%ld,\"size\":%d,\"rate\":%s,"
@@ -1015,16 +1033,17 @@ static void report_print(const struct run *r, const struct report *rep)
 	       "\"rss_peak_kb\":%ld,\"rss_after_kb\":%ld,"
 	       "\"timed_out\":%s,\"stop\":\"%s\",\"errors\":%ld}\n",
 	       o->transport == TRANSPORT_WS ? "ws" : "sse", o->host, o->port, o->subs, o->channels,
-	       o->msgs, o->size, rate, o->publishers, o->window, r->subscribed, r->failed, r->closed,
-	       rep->connect_s, r->acked, r->pub_errors, rep->publish_s,
+	       o->msgs, o->size, rate, o->publishers, o->window, r->subscribed, r->failed,
+	       r->closed, rep->connect_s, r->acked, r->pub_errors, rep->publish_s,
 	       rep->publish_s > 0 ? (double)r->acked / rep->publish_s : 0, rep->expected, rx, lost,
-	       r->duplicated, r->out_of_order, r->misrouted, r->bad_payload, r->protocol_errors, r->stale, win,
-	       win > 0 ? (double)rx / win : 0, us[0], us[1], us[2], us[3], (double)r->lat_max / 1e3,
-	       rep->client_cpu_s, rep->server_cpu_s,
+	       r->duplicated, r->out_of_order, r->misrouted, r->bad_payload, r->protocol_errors,
+	       r->stale, win, win > 0 ? (double)rx / win : 0, us[0], us[1], us[2], us[3],
+	       (double)r->lat_max / 1e3, rep->client_cpu_s, rep->server_cpu_s,
 	       rx ? rep->server_cpu_s * 1e6 / (double)rx : 0, rep->rss_before_kb,
 	       rep->rss_connected_kb,
 	       r->subscribed && rep->rss_before_kb >= 0
-	               ? (double)(rep->rss_connected_kb - rep->rss_before_kb) * 1024.0 / r->subscribed
+	               ? (double)(rep->rss_connected_kb - rep->rss_before_kb) * 1024.0 /
+	                         r->subscribed
 	               : 0,
 	       rep->rss_peak_kb, rep->rss_after_kb, rep->timed_out ? "true" : "false",
 	       rep->stop_reason, errors);
@@ -1045,8 +1064,11 @@ static int run(const struct opts *o)
 	struct run *r = &rs;
 	if (limits_raise(o) < 0 || run_init(r, o) < 0)
 		return 2;
-	struct report rep = {.rss_before_kb = -1, .rss_connected_kb = -1, .rss_peak_kb = -1,
-	                     .rss_after_kb = -1, .stop_reason = "done"};
+	struct report rep = {.rss_before_kb = -1,
+	                     .rss_connected_kb = -1,
+	                     .rss_peak_kb = -1,
+	                     .rss_after_kb = -1,
+	                     .stop_reason = "done"};
 	long pids[MAX_PIDS];
 	int np = 0;
 	if (o->server_pid > 0) {
@@ -1144,9 +1166,9 @@ static int run(const struct opts *o)
 	for (int i = 0; i < o->publishers; i++)
 		if (r->pubs[i].fd > 0)
 			close_rst(r->pubs[i].fd);
-	bool clean = !r->stale && !rep.timed_out && r->failed == 0 && r->closed == 0 && r->pub_errors == 0 &&
-	             (long)r->received == rep.expected && !r->duplicated && !r->out_of_order &&
-	             !r->misrouted && !r->bad_payload && !r->protocol_errors;
+	bool clean = !r->stale && !rep.timed_out && r->failed == 0 && r->closed == 0 &&
+	             r->pub_errors == 0 && (long)r->received == rep.expected && !r->duplicated &&
+	             !r->out_of_order && !r->misrouted && !r->bad_payload && !r->protocol_errors;
 	return clean ? 0 : 1;
 }
 
