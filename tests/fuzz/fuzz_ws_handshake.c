@@ -18,9 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/origin.h"
 #include "core/err.h"
 #include "http/http_parse.h"
-#include "auth/origin.h"
 #include "ws/ws_handshake.h"
 
 #define MAX_FIELDS 32

@@ -21,9 +21,9 @@
 
 #include <cmocka.h>
 
+#include "auth/origin.h"
 #include "core/err.h"
 #include "http/http_parse.h"
-#include "auth/origin.h"
 #include "ws/ws_handshake.h"
 
 #define MAX_FIELDS 32
@@ -554,7 +554,7 @@ static void test_origin_table(void **state)
 	for (size_t i = 0; i < sizeof(origin_cases) / sizeof(origin_cases[0]); i++) {
 		const struct origin_case *c = &origin_cases[i];
 		bool got = origin_allowed(c->origin, c->origin ? strlen(c->origin) : 0, c->host,
-		                             strlen(c->host), c->list);
+		                          strlen(c->host), c->list);
 		if (got != c->want)
 			fail_msg("row %zu: origin \"%s\" host \"%s\" list of %zu: got %d want %d",
 			         i, c->origin ? c->origin : "(none)", c->host, c->list->len, got,
