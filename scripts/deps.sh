@@ -8,7 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Build: compiler, CMake, pkg-config and the libraries DESIGN.md names.
-build_pkgs=(gcc make cmake pkg-config git libuv1-dev libssl-dev zlib1g-dev libcmocka-dev)
+build_pkgs=(gcc make cmake pkg-config git libuv1-dev libssl-dev zlib1g-dev libjansson-dev
+	libcmocka-dev)
 # Test: clang + its runtime (libFuzzer, sanitizers), clang-format, Node for
 # the end-to-end suites, curl and Python websockets as independent clients,
 # Chromium for the browser suite (driven by playwright-core, which downloads

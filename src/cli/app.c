@@ -1,11 +1,10 @@
 /*
  * app.c - publish, subscribe and channel-info routes.
  *
- * Transport negotiation for GET /sub/{channels}: ?transport=sse|ws wins;
- * otherwise an Upgrade: websocket request is a WebSocket and anything else
- * is an event stream (long-poll, the last-resort transport, arrives with
- * its own issue; until then a plain `curl -N` gets SSE, which is what a
- * person typing it wants). The resume point is the Last-Event-ID header,
+ * Transport negotiation for GET /sub/{channels} (DESIGN.md): ?transport=
+ * ws|sse|poll wins; otherwise Upgrade: websocket is a WebSocket, Accept:
+ * text/event-stream (what EventSource sends) is an event stream, and
+ * anything else is a long-poll, the transport that works through anything. The resume point is the Last-Event-ID header,
  * else ?lastEventId= (what EventSource polyfills send), else ?since=.
  */
 #include "cli/app.h"
@@ -14,6 +13,7 @@
 #include "core/utf8.h"
 #include "hub/hub.h"
 #include "net/worker.h"
+#include "sse/poll_sub.h"
 #include "sse/sse_sub.h"
 #include "ws/ws_sub.h"
 
@@ -50,11 +50,34 @@ static bool app_names_valid(const char *s, size_t len)
 	return true;
 }
 
+enum app_transport { APP_POLL = 0, APP_SSE, APP_WS };
+
+/* ?transport= wins; then Upgrade: websocket; then Accept: text/event-stream
+ * (what EventSource sends); anything else is a long-poll. */
+static enum app_transport app_transport(const struct http_request *req)
+{
+	const char *t;
+	size_t n;
+	if (router_query_param(req->query, req->query_len, "transport", &t, &n)) {
+		if (n == 2 && memcmp(t, "ws", 2) == 0)
+			return APP_WS;
+		if (n == 3 && memcmp(t, "sse", 3) == 0)
+			return APP_SSE;
+		return APP_POLL;
+	}
+	if (req->conn_upgrade && http_find_header(req, "Upgrade"))
+		return APP_WS;
+	const struct http_header *acc = http_find_header(req, "Accept");
+	if (acc && memmem(acc->value, acc->value_len, "text/event-stream", 17))
+		return APP_SSE;
+	return APP_POLL;
+}
+
 static void app_sub(struct http_ctx *ctx)
 {
 	const struct http_request *req = ctx->req;
-	const char *names, *since = NULL, *t = NULL;
-	size_t names_len, since_len = 0, t_len = 0;
+	const char *names, *since = NULL;
+	size_t names_len, since_len = 0;
 	app_tail(ctx, 5, &names, &names_len);
 	if (req->method_id == HTTP_M_OPTIONS) {
 		sse_sub_preflight(ctx);
@@ -73,13 +96,17 @@ static void app_sub(struct http_ctx *ctx)
 	           !router_query_param(req->query, req->query_len, "since", &since, &since_len)) {
 		since = NULL;
 	}
-	bool ws = req->conn_upgrade && http_find_header(req, "Upgrade");
-	if (router_query_param(req->query, req->query_len, "transport", &t, &t_len))
-		ws = t_len == 2 && memcmp(t, "ws", 2) == 0;
-	if (ws)
+	switch (app_transport(req)) {
+	case APP_WS:
 		ws_sub_start(ctx, names, names_len, since, since_len);
-	else
+		break;
+	case APP_SSE:
 		sse_sub_start(ctx, names, names_len, since, since_len);
+		break;
+	default:
+		poll_sub_start(ctx, names, names_len, since, since_len);
+		break;
+	}
 }
 
 /* The event type: ?event= or X-Event, same alphabet as channel names. */

@@ -13,6 +13,7 @@
 #include "http/http_conn.h"
 #include "hub/hub.h"
 #include "net/server.h"
+#include "sse/poll_sub.h"
 #include "sse/sse_sub.h"
 #include "ws/ws_conn.h"
 #include "ws/ws_echo.h"
@@ -126,7 +127,9 @@ int cmd_serve(int argc, char **argv)
 
 	static struct http_app app; /* read-only once the workers run */
 	memset(&app, 0, sizeof(app));
-	app.conn_size = ws_conn_size() > sse_sub_size() ? ws_conn_size() : sse_sub_size();
+	size_t sizes[] = {ws_conn_size(), sse_sub_size(), poll_sub_size()};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		app.conn_size = sizes[i] > app.conn_size ? sizes[i] : app.conn_size;
 	app.metrics_extra = app_hub_metrics;
 	if (http_builtin_add(&app) != 0 || ws_echo_add(&app) != 0 ||
 	    app_add_hub_routes(&app) != 0) {

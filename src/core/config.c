@@ -528,6 +528,20 @@ static const struct opt opts[] = {
                         "applies. "
                         "1MiB absorbs bursts of thousands of small events.",
         },
+        {
+                .name = "poll-timeout",
+                .group = "Long-poll",
+                .type = OPT_DURATION,
+                .off = offsetof(struct config, poll_timeout_ms),
+                .metavar = "DURATION",
+                .def = "30s",
+                .min = 100,
+                .max = 10 * MIN,
+                .flags = OPT_LIVE,
+                .help = "How long a long-poll request is held when there is nothing new; "
+                        "then it is answered with no messages and the cursor. 30s stays "
+                        "under the 60s idle timeouts of common proxies and load balancers.",
+        },
 };
 
 #define OPT_N (sizeof(opts) / sizeof(opts[0]))

@@ -61,6 +61,7 @@ struct config {
 	uint64_t sse_heartbeat_ms;          /* SSE comment interval */
 	uint64_t sse_retry_ms;              /* reconnection delay sent to EventSource */
 	uint64_t sse_max_backpressure;      /* outbound bytes queued per SSE subscriber */
+	uint64_t poll_timeout_ms;           /* how long a long-poll is held without messages */
 
 	/* Sources kept for config_reload: the command line and environment
 	 * as given at start-up (owned copies; env_ holds only the CRIER_*

@@ -107,6 +107,34 @@ static void http_next_request(struct http_conn *hc)
 	conn_set_timeout(&hc->base, CONN_T_IDLE, http_cfg(hc)->keepalive_timeout_ms);
 }
 
+void http_defer(struct http_ctx *ctx, const struct http_deferred_ops *ops, uint64_t timeout_ms)
+{
+	struct http_conn *hc = ctx->hc;
+	ctx->responded = true; /* not by the dispatcher: later */
+	hc->deferred = ops;
+	hc->head_only = ctx->req->method_id == HTTP_M_HEAD;
+	conn_set_timeout(&hc->base, CONN_T_POLL, timeout_ms);
+}
+
+void http_deferred_respond(struct http_conn *hc, int status, const char *content_type,
+                           const char *extra_headers, const void *body, size_t body_len)
+{
+	if (!hc->deferred)
+		return;
+	hc->deferred = NULL;
+	bool close = !hc->keep_alive || hc->base.w->shutting_down;
+	http_queue_response(hc, status, content_type, extra_headers, body, body_len, !hc->head_only,
+	                    close);
+	http_count(hc, status);
+	if (close) {
+		conn_end(&hc->base);
+		return;
+	}
+	http_next_request(hc);
+	if (hc->base.in.len) /* requests pipelined behind the parked one */
+		hc->base.proto->on_read(&hc->base, NULL, 0);
+}
+
 void http_respond(struct http_ctx *ctx, int status, const char *content_type,
                   const char *extra_headers, const void *body, size_t body_len)
 {
@@ -310,6 +338,8 @@ static size_t http_process(struct http_conn *hc, const char *p, size_t n)
 			off += (size_t)r;
 			if (rc == 0 && c->proto != &http_proto)
 				return off; /* upgraded: the rest is the new protocol's */
+			if (rc == 0 && hc->deferred)
+				return off; /* parked: what follows waits for its answer */
 			if (rc == 0)
 				continue;
 			r = rc;
@@ -323,6 +353,13 @@ static size_t http_process(struct http_conn *hc, const char *p, size_t n)
 static void http_on_read(struct conn *c, char *data, size_t len)
 {
 	struct http_conn *hc = (struct http_conn *)c;
+	if (hc->deferred) {
+		/* A parked request: keep what follows (bounded) for later. */
+		if (c->in.len + len > http_cfg(hc)->max_header_bytes ||
+		    buf_append(&c->in, data, len) != 0)
+			conn_close(c);
+		return;
+	}
 	bool kept = c->in.len > 0;
 	if (kept && buf_append(&c->in, data, len) != 0) {
 		conn_close(c);
@@ -355,13 +392,18 @@ static void http_on_read(struct conn *c, char *data, size_t len)
 static void http_on_eof(struct conn *c, int err)
 {
 	(void)err;
-	conn_close(c);
+	conn_close(c); /* a parked request is released by the close callback */
 }
 
 static void http_on_timeout(struct conn *c, enum conn_tclass tclass)
 {
 	struct http_conn *hc = (struct http_conn *)c;
 	struct metrics *m = &c->w->m;
+	if (tclass == CONN_T_POLL) {
+		if (hc->deferred)
+			hc->deferred->cancel(hc, 0);
+		return;
+	}
 	if (tclass == CONN_T_IDLE || (tclass == CONN_T_HEADER && !hc->got_bytes)) {
 		/* Nothing was asked: close without an answer. */
 		metric_inc(
@@ -377,14 +419,19 @@ static void http_on_shutdown(struct conn *c)
 {
 	struct http_conn *hc = (struct http_conn *)c;
 	/* Idle keep-alive connections end now; one mid-request finishes it
-	 * (its response will say Connection: close). */
-	if (!hc->got_bytes)
+	 * (its response will say Connection: close); a parked one is
+	 * answered now with what it has. */
+	if (hc->deferred)
+		hc->deferred->cancel(hc, 0);
+	else if (!hc->got_bytes)
 		conn_end(c);
 }
 
 void http_conn_release(struct conn *c)
 {
 	struct http_conn *hc = (struct http_conn *)c;
+	if (hc->deferred)
+		hc->deferred->cancel(hc, CRIER_ECLOSED);
 	buf_free(&hc->req);
 	free(hc);
 }

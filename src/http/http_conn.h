@@ -38,6 +38,16 @@ struct http_app {
 
 enum http_state { HTTP_S_HEAD = 0, HTTP_S_BODY };
 
+struct http_conn;
+
+/* A request answered later (long-poll). */
+struct http_deferred_ops {
+	/* The wait must end now: reason 0 = --poll-timeout passed or shutdown
+	 * (answer with what you have), CRIER_ECLOSED = the client is gone
+	 * (release, do not answer). */
+	void (*cancel)(struct http_conn *hc, int reason);
+};
+
 struct http_conn {
 	struct conn base;
 	struct http_app *app;
@@ -55,6 +65,8 @@ struct http_conn {
 	uint64_t body_left;  /* Content-Length bytes still to read */
 	uint64_t started_ms; /* loop time the request began, for the access log */
 	struct http_chunked chunked;
+	const struct http_deferred_ops *deferred; /* a parked request, or NULL */
+	bool head_only;                          /* the parked request is HEAD */
 	struct buf req; /* head copy + body, only for requests with a body */
 };
 
@@ -90,6 +102,16 @@ void http_takeover(struct http_ctx *ctx, const struct conn_proto *proto,
 
 /* Frees the HTTP part of a connection (the last step of any on_free). */
 void http_conn_release(struct conn *c);
+
+/* Parks the request: the handler answers later with http_deferred_respond,
+ * and until then input is buffered (bounded), not parsed, so pipelined
+ * requests keep their order. The wait ends by timeout_ms with ops->cancel. */
+void http_defer(struct http_ctx *ctx, const struct http_deferred_ops *ops, uint64_t timeout_ms);
+
+/* Answers a parked request (see http_respond); then the connection goes on
+ * with the next request, or closes. */
+void http_deferred_respond(struct http_conn *hc, int status, const char *content_type,
+			   const char *extra_headers, const void *body, size_t body_len);
 
 /* Reason phrase for a status code. */
 const char *http_reason(int status);

@@ -42,6 +42,7 @@ struct hub_worker {
 	metric_t deliveries;
 	metric_t gaps[HUB_GAP_N];
 	metric_t slow_disconnects, slow_catchups;
+	struct list touched; /* subscribers with a batch_end due */
 };
 
 struct hub {
@@ -222,6 +223,8 @@ static void hub_send_gap(struct hub_sub *s, const char *from, size_t from_len, c
 	metric_inc(&hw->gaps[why]);
 	if (j.data)
 		s->ops->gap(s, j.data, j.len);
+	if (s->ops->batch_end && !list_linked(&s->touched))
+		list_push(&hw->touched, &s->touched); /* a notice alone is news too */
 	buf_free(&j);
 }
 
@@ -234,6 +237,8 @@ static void hub_sub_queue(struct hub_sub *s, struct hub_worker *hw, struct msg *
 	}
 	s->cursor = m->id.seq;
 	metric_inc(&hw->deliveries);
+	if (s->ops->batch_end && !list_linked(&s->touched))
+		list_push(&hw->touched, &s->touched);
 	/* Slow means the peer is not taking bytes: over budget while the kernel
 	 * pushes back. A burst queued in one loop turn is flushed at its end,
 	 * so it only counts beyond a hard cap of 8 budgets. */
@@ -250,6 +255,16 @@ static void hub_sub_queue(struct hub_sub *s, struct hub_worker *hw, struct msg *
 		metric_inc(&hw->slow_disconnects);
 		s->ops->slow(s);
 		hub_unsubscribe(s);
+	}
+}
+
+/* Ends the delivery run for every subscriber that asked to know. */
+static void hub_batch_end(struct hub_worker *hw)
+{
+	while (!list_empty(&hw->touched)) {
+		struct hub_sub *s = container_of(list_first(&hw->touched), struct hub_sub, touched);
+		list_unlink(&s->touched);
+		s->ops->batch_end(s);
 	}
 }
 
@@ -280,6 +295,7 @@ static void hub_on_wake(uv_async_t *a)
 		hub_deliver_local(hw, batch[i]);
 		msg_unref(batch[i]);
 	}
+	hub_batch_end(hw);
 	hw->spare = batch;
 	hw->spare_cap = cap;
 }
@@ -366,6 +382,7 @@ static void hub_catchup(struct hub_sub *s)
 		msg_unref(batch[i]);
 	}
 	free(batch);
+	hub_batch_end(hw);
 }
 
 void hub_sub_drained(struct hub_sub *s)
@@ -374,12 +391,28 @@ void hub_sub_drained(struct hub_sub *s)
 		hub_catchup(s);
 }
 
+/* An id, or "<epoch>-0": the position before the epoch's first message,
+ * which a long-poll hands out as its cursor when nothing was published. */
+static int hub_parse_position(const char *s, size_t len, struct id *out)
+{
+	if (len == 10 && s[8] == '-' && s[9] == '0') {
+		char one[10];
+		memcpy(one, s, 9);
+		one[9] = '1';
+		if (id_parse(one, 10, out) != 0)
+			return CRIER_EINVAL;
+		out->seq = 0;
+		return 0;
+	}
+	return id_parse(s, len, out);
+}
+
 /* Decides where a subscription starts from the client's resume id. */
 static void hub_resume_point(struct hub *h, struct hub_sub *s, const char *since, size_t len)
 {
 	struct id id;
 	int why = -1;
-	if (id_parse(since, len, &id) != 0)
+	if (hub_parse_position(since, len, &id) != 0)
 		why = HUB_GAP_UNKNOWN;
 	else if (id.epoch != h->eng->epoch)
 		why = HUB_GAP_EPOCH;
@@ -477,6 +510,7 @@ void hub_unsubscribe(struct hub_sub *s)
 		return;
 	s->subscribed = false;
 	s->dead = true;
+	list_unlink(&s->touched);
 	for (uint32_t i = 0; i < s->n_chans; i++)
 		list_unlink(&s->chans[i].node);
 	uv_mutex_lock(&s->hub->lock);
@@ -625,6 +659,7 @@ struct hub *hub_new(struct server *srv, const struct hub_config *cfg)
 			return NULL; /* start-up: the process exits */
 		hw->h = h;
 		hw->w = w;
+		list_init(&hw->touched);
 		uv_async_init(&w->loop, &hw->wake, hub_on_wake);
 		hw->wake.data = hw;
 		if (i == 0) {

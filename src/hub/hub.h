@@ -81,6 +81,10 @@ struct hub_sink_ops {
 	bool (*pushback)(struct hub_sub *s);
 	/* Over budget under --slow-policy disconnect: end the connection. */
 	void (*slow)(struct hub_sub *s);
+	/* Optional: called once after a run of deliveries (one loop turn's
+	 * live messages, or one catch-up batch), e.g. to answer a long-poll
+	 * with everything that arrived together. */
+	void (*batch_end)(struct hub_sub *s);
 };
 
 enum hub_slow_policy { HUB_SLOW_DISCONNECT = 0, HUB_SLOW_CATCHUP };
@@ -102,6 +106,7 @@ struct hub_sub {
 	char gap_from[64]; /* the position the gap starts at, as the client gave it */
 	uint32_t n_chans;
 	struct hub_sub_chan *chans;
+	struct list touched; /* on the worker's batch_end list; worker only */
 };
 
 struct hub_config {

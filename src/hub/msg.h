@@ -31,7 +31,8 @@ enum msg_enc {
 	MSG_ENC_SSE = 0,    /* text/event-stream event */
 	MSG_ENC_WS,         /* WebSocket frame, uncompressed */
 	MSG_ENC_WS_DEFLATE, /* WebSocket frame, permessage-deflate, 15-bit window */
-	MSG_ENC_WSPROTO,    /* crier.v1 JSON envelope frame (later) */
+	MSG_ENC_JSON,       /* the message as JSON (msg_json.h): long-poll, /ws */
+	MSG_ENC_WSPROTO,    /* that JSON in a WebSocket text frame, for /ws */
 	MSG_ENC_COUNT
 };
 

@@ -40,6 +40,7 @@ enum conn_tclass {
 	CONN_T_PING,      /* WebSocket: next server ping / idle check */
 	CONN_T_CLOSE,     /* WebSocket: waiting for the peer's close frame */
 	CONN_T_HEARTBEAT, /* SSE: next comment line on an idle stream */
+	CONN_T_POLL,      /* long-poll: the held request's --poll-timeout */
 	CONN_T_COUNT
 };
 

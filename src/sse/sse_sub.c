@@ -167,8 +167,8 @@ static const struct conn_proto sse_proto = {
 
 /* CORS headers for an allowed cross-origin request into out; false when
  * the origin is refused. Same-origin and origin-less requests need none. */
-static bool sse_cors(const struct http_request *req, const struct config *cfg, char *out,
-                     size_t cap)
+bool sse_cors_headers(const struct http_request *req, const struct config *cfg, char *out,
+                      size_t cap)
 {
 	out[0] = '\0';
 	const struct http_header *o = http_find_header(req, "Origin");
@@ -193,7 +193,7 @@ static bool sse_cors(const struct http_request *req, const struct config *cfg, c
 void sse_sub_preflight(struct http_ctx *ctx)
 {
 	char cors[512], extra[768];
-	if (!sse_cors(ctx->req, worker_cfg(ctx->w), cors, sizeof(cors))) {
+	if (!sse_cors_headers(ctx->req, worker_cfg(ctx->w), cors, sizeof(cors))) {
 		static const char msg[] = "403 Forbidden: origin not allowed\n";
 		http_respond(ctx, 403, "text/plain; charset=utf-8", NULL, msg, sizeof(msg) - 1);
 		return;
@@ -211,7 +211,7 @@ void sse_sub_start(struct http_ctx *ctx, const char *names, size_t names_len, co
 {
 	const struct config *cfg = worker_cfg(ctx->w);
 	char cors[512];
-	if (!sse_cors(ctx->req, cfg, cors, sizeof(cors))) {
+	if (!sse_cors_headers(ctx->req, cfg, cors, sizeof(cors))) {
 		metrics_parse_error(&ctx->w->m, CRIER_EWS_ORIGIN);
 		static const char msg[] =
 		        "403 Forbidden: origin not allowed (see --allowed-origins)\n";

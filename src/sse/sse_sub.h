@@ -16,6 +16,11 @@ size_t sse_sub_size(void);
 void sse_sub_start(struct http_ctx *ctx, const char *names, size_t names_len, const char *since,
                    size_t since_len);
 
+/* CORS response headers for req under --allowed-origins into out ("" for
+ * same-origin and origin-less requests). False when the origin is refused. */
+bool sse_cors_headers(const struct http_request *req, const struct config *cfg, char *out,
+		      size_t cap);
+
 /* OPTIONS preflight for /sub (cross-origin EventSource with Last-Event-ID). */
 void sse_sub_preflight(struct http_ctx *ctx);
 

@@ -90,18 +90,30 @@ test('the SSE stream bytes are exactly as specified (preamble, id line first, --
 	sock.destroy();
 });
 
-test('transport negotiation: no Accept, any Accept, ?transport=sse -> SSE; Upgrade -> WebSocket', T, async (t) => {
-	const s = await startServer(t);
+test('transport negotiation: Accept: text/event-stream or ?transport=sse -> SSE; Upgrade -> WebSocket; anything else -> long-poll', T, async (t) => {
+	const s = await startServer(t, { args: ['--poll-timeout', '200ms'] });
 	for (const [target, headers] of [
-		['/sub/n1', []],
-		['/sub/n1', ['Accept: application/json']],
-		['/sub/n1', ['Accept: */*']],
+		['/sub/n1', ['Accept: text/event-stream']],
+		['/sub/n1', ['Accept: text/html, text/event-stream;q=0.9']],
 		['/sub/n1?transport=sse', ['Accept: text/html']],
 	]) {
 		const sub = await sseSub(s, target, { headers });
 		assert.equal(sub.headers['content-type'], 'text/event-stream', `${target} ${headers}`);
 		await sub.waitFor(() => sub.items.length >= 2, 3000, 'the preamble');
 		sub.close();
+	}
+	for (const [target, headers] of [
+		['/sub/n1', {}],
+		['/sub/n1', { Accept: 'application/json' }],
+		['/sub/n1', { Accept: '*/*' }],
+		['/sub/n1?transport=poll', { Accept: 'text/event-stream' }],
+	]) {
+		const r = await fetch(`http://127.0.0.1:${s.port}${target}`, { headers, signal: AbortSignal.timeout(5000) });
+		assert.equal(r.status, 200, `${target} ${JSON.stringify(headers)}`);
+		assert.match(r.headers.get('content-type') ?? '', /application\/json/);
+		const body = await r.json();
+		assert.deepEqual(body.messages, []);
+		assert.match(body.next, /^[0-9a-f]{8}-0$/);
 	}
 	const { ws, upgrade } = await openWs(wsUrl(s, '/sub/n1'));
 	assert.equal(upgrade.statusCode, 101);

@@ -289,7 +289,9 @@ export class SseSub {
 		const sock = await connectSocket(server.port, timeoutMs);
 		const sub = new SseSub(sock, { keep, onEvent });
 		server.conns.add({ destroy: () => sock.destroy() });
-		sock.write(rawRequest('GET', target, { host: host ?? `127.0.0.1:${server.port}`, headers }));
+		// EventSource's Accept: without it, GET /sub/... is a long-poll.
+		const hs = headers.some((h) => /^accept:/i.test(h)) ? headers : [...headers, 'Accept: text/event-stream'];
+		sock.write(rawRequest('GET', target, { host: host ?? `127.0.0.1:${server.port}`, headers: hs }));
 		await sub.waitFor(() => sub.head !== null || sub.closed, timeoutMs, `the response head of GET ${target}`);
 		if (sub.head === null) throw new Error(`GET ${target}: connection closed before a response head`);
 		return sub;
