@@ -66,7 +66,7 @@ struct http_conn {
 	uint64_t started_ms; /* loop time the request began, for the access log */
 	struct http_chunked chunked;
 	const struct http_deferred_ops *deferred; /* a parked request, or NULL */
-	bool head_only;                          /* the parked request is HEAD */
+	bool head_only;                           /* the parked request is HEAD */
 	struct buf req; /* head copy + body, only for requests with a body */
 };
 
@@ -111,7 +111,7 @@ void http_defer(struct http_ctx *ctx, const struct http_deferred_ops *ops, uint6
 /* Answers a parked request (see http_respond); then the connection goes on
  * with the next request, or closes. */
 void http_deferred_respond(struct http_conn *hc, int status, const char *content_type,
-			   const char *extra_headers, const void *body, size_t body_len);
+                           const char *extra_headers, const void *body, size_t body_len);
 
 /* Reason phrase for a status code. */
 const char *http_reason(int status);

@@ -14,6 +14,6 @@ size_t poll_sub_size(void);
  * now), at once when there are some, else when the first arrives or after
  * --poll-timeout with none. */
 void poll_sub_start(struct http_ctx *ctx, const char *names, size_t names_len, const char *since,
-		    size_t since_len);
+                    size_t since_len);
 
 #endif

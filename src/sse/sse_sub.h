@@ -19,7 +19,7 @@ void sse_sub_start(struct http_ctx *ctx, const char *names, size_t names_len, co
 /* CORS response headers for req under --allowed-origins into out ("" for
  * same-origin and origin-less requests). False when the origin is refused. */
 bool sse_cors_headers(const struct http_request *req, const struct config *cfg, char *out,
-		      size_t cap);
+                      size_t cap);
 
 /* OPTIONS preflight for /sub (cross-origin EventSource with Last-Event-ID). */
 void sse_sub_preflight(struct http_ctx *ctx);
