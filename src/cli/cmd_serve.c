@@ -17,6 +17,7 @@
 #include "sse/sse_sub.h"
 #include "ws/ws_conn.h"
 #include "ws/ws_echo.h"
+#include "ws/wsproto.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -131,7 +132,7 @@ int cmd_serve(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
 		app.conn_size = sizes[i] > app.conn_size ? sizes[i] : app.conn_size;
 	app.metrics_extra = app_hub_metrics;
-	if (http_builtin_add(&app) != 0 || ws_echo_add(&app) != 0 ||
+	if (http_builtin_add(&app) != 0 || ws_echo_add(&app) != 0 || wsproto_add(&app) != 0 ||
 	    app_add_hub_routes(&app) != 0) {
 		config_free(cfg);
 		return 1;

@@ -200,25 +200,32 @@ int hub_publish(struct hub *h, const char *name, size_t name_len, struct msg *m,
 	return err;
 }
 
-/* Builds the gap notice JSON and hands it to the subscriber. */
+/* The gap notice: {"from":"<position>","to":"<first id>"|null,"reason":...}. */
+static void hub_gap_json(struct buf *j, const char *from, size_t from_len, const char *to,
+                         enum hub_gap why)
+{
+	buf_puts(j, "{\"from\":\"");
+	for (size_t i = 0; i < from_len; i++) {
+		unsigned char c = (unsigned char)from[i];
+		if (c == '"' || c == '\\')
+			buf_printf(j, "\\%c", c);
+		else if (c < 0x20 || c >= 0x7f)
+			buf_printf(j, "\\u%04x", c); /* the raw id was not ours: keep it ASCII */
+		else
+			buf_append(j, &c, 1);
+	}
+	if (to)
+		buf_printf(j, "\",\"to\":\"%s\",\"reason\":\"%s\"}", to, hub_gap_names[why]);
+	else
+		buf_printf(j, "\",\"to\":null,\"reason\":\"%s\"}", hub_gap_names[why]);
+}
+
+/* Builds the gap notice and hands it to the subscriber. */
 static void hub_send_gap(struct hub_sub *s, const char *from, size_t from_len, const char *to,
                          enum hub_gap why)
 {
 	struct buf j = {0};
-	buf_puts(&j, "{\"from\":\"");
-	for (size_t i = 0; i < from_len; i++) {
-		unsigned char c = (unsigned char)from[i];
-		if (c == '"' || c == '\\')
-			buf_printf(&j, "\\%c", c);
-		else if (c < 0x20 || c >= 0x7f)
-			buf_printf(&j, "\\u%04x", c); /* the raw id was not ours: keep it ASCII */
-		else
-			buf_append(&j, &c, 1);
-	}
-	if (to)
-		buf_printf(&j, "\",\"to\":\"%s\",\"reason\":\"%s\"}", to, hub_gap_names[why]);
-	else
-		buf_printf(&j, "\",\"to\":null,\"reason\":\"%s\"}", hub_gap_names[why]);
+	hub_gap_json(&j, from, from_len, to, why);
 	struct hub_worker *hw = s->w->ext[WORKER_EXT_HUB];
 	metric_inc(&hw->gaps[why]);
 	if (j.data)
@@ -496,6 +503,74 @@ int hub_subscribe(struct hub *h, struct hub_sub *s, struct worker *w, const char
 		list_push(&s->chans[i].ch->local[w->id].subs, &s->chans[i].node);
 	s->subscribed = true;
 	return 0;
+}
+
+bool hub_sub_has(const struct hub_sub *s, const char *name, size_t len)
+{
+	for (uint32_t i = 0; i < s->n_chans; i++) {
+		const struct hub_channel *ch = s->chans[i].ch;
+		if (ch->name_len == len && memcmp(ch->name, name, len) == 0)
+			return true;
+	}
+	return false;
+}
+
+int hub_sub_drop(struct hub_sub *s, const char *name, size_t len)
+{
+	uint32_t i = 0;
+	while (i < s->n_chans &&
+	       !(s->chans[i].ch->name_len == len && memcmp(s->chans[i].ch->name, name, len) == 0))
+		i++;
+	if (i == s->n_chans)
+		return CRIER_EINVAL;
+	struct hub_channel *ch = s->chans[i].ch;
+	list_unlink(&s->chans[i].node);
+	uv_mutex_lock(&s->hub->lock);
+	ch->subs_total--;
+	ch->local[s->w->id].count--;
+	uv_mutex_unlock(&s->hub->lock);
+	/* Move the last entry into the hole; its list node moves with it. */
+	uint32_t last = --s->n_chans;
+	if (i != last) {
+		list_unlink(&s->chans[last].node);
+		s->chans[i] = s->chans[last];
+		s->chans[i].node.next = s->chans[i].node.prev = NULL;
+		list_push(&s->chans[i].ch->local[s->w->id].subs, &s->chans[i].node);
+	}
+	return 0;
+}
+
+uint32_t hub_sub_preview(struct hub_sub *s, struct buf *gap)
+{
+	struct hub *h = s->hub;
+	uint32_t n = 0;
+	uint64_t first = UINT64_MAX;
+	const char *first_id = NULL;
+	bool lost = false;
+	uv_mutex_lock(&h->lock);
+	for (uint32_t i = 0; i < s->n_chans && !s->live; i++) {
+		struct history *hist = &s->chans[i].ch->hist;
+		uint32_t k = history_after(hist, s->cursor);
+		n += hist->len - k;
+		lost |= !s->from_oldest && hist->evicted_seq > s->cursor;
+		if (k < hist->len && history_at(hist, k)->id.seq < first) {
+			first = history_at(hist, k)->id.seq;
+			first_id = history_at(hist, k)->id_str;
+		}
+	}
+	char to[ID_STR_MAX];
+	if (first_id)
+		memcpy(to, first_id, ID_STR_MAX);
+	uv_mutex_unlock(&h->lock);
+	if (s->gap_pending || lost) {
+		char from[ID_STR_MAX];
+		struct id cur = {.epoch = s->epoch, .seq = s->cursor};
+		size_t from_len = s->gap_pending ? s->gap_from_len : id_format(&cur, from);
+		hub_gap_json(gap, s->gap_pending ? s->gap_from : from, from_len,
+		             first_id ? to : NULL,
+		             s->gap_pending ? (enum hub_gap)s->gap_why : HUB_GAP_EXPIRED);
+	}
+	return n;
 }
 
 void hub_sub_start(struct hub_sub *s)

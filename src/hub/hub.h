@@ -149,6 +149,19 @@ int hub_subscribe(struct hub *h, struct hub_sub *s, struct worker *w, const char
  * as the connection drains), live messages from the next loop turn. */
 void hub_sub_start(struct hub_sub *s);
 
+/* Removes one channel from s (the others stay). Returns 0, or CRIER_EINVAL
+ * when s is not subscribed to it. Worker thread of s. */
+int hub_sub_drop(struct hub_sub *s, const char *name, size_t len);
+
+/* True when s includes the channel. */
+bool hub_sub_has(const struct hub_sub *s, const char *name, size_t len);
+
+/* What starting s will replay: the number of history messages after its
+ * cursor, and, when there will be a gap notice, its JSON into gap (left
+ * empty otherwise). For a subscribe acknowledgement; call before
+ * hub_sub_start. */
+uint32_t hub_sub_preview(struct hub_sub *s, struct buf *gap);
+
 /* Continues a catching-up subscriber: its connection's queue drained. */
 void hub_sub_drained(struct hub_sub *s);
 
