@@ -14,6 +14,8 @@
  */
 #include "hub/hub.h"
 
+#include "hub/name.h"
+
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -62,17 +64,7 @@ struct hub {
 
 bool hub_channel_name_valid(const char *name, size_t len)
 {
-	if (len == 0 || len > HUB_CHANNEL_MAX)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = name[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		          (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' || c == '@' ||
-		          c == '-';
-		if (!ok)
-			return false;
-	}
-	return true;
+	return name_valid(name, len, HUB_CHANNEL_MAX);
 }
 
 static uint64_t hub_hash(const char *s, size_t len)

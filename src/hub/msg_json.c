@@ -8,6 +8,7 @@
  */
 #include "hub/msg_json.h"
 
+#include "core/base64.h"
 #include "core/err.h"
 #include "hub/hub.h"
 
@@ -59,28 +60,12 @@ int msg_json_string(struct buf *out, const char *s, size_t len)
 
 static int msg_json_base64(struct buf *out, const uint8_t *p, size_t n)
 {
-	static const char tbl[] =
-	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	int rc = buf_reserve(out, (n + 2) / 3 * 4 + 2);
+	int rc = buf_reserve(out, base64_encoded_len(n) + 2);
 	if (rc)
 		return rc;
 	char *o = out->data + out->len;
 	*o++ = '"';
-	size_t i = 0;
-	for (; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)p[i] << 16 | (uint32_t)p[i + 1] << 8 | p[i + 2];
-		*o++ = tbl[v >> 18];
-		*o++ = tbl[(v >> 12) & 63];
-		*o++ = tbl[(v >> 6) & 63];
-		*o++ = tbl[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)p[i] << 16 | (i + 1 < n ? (uint32_t)p[i + 1] << 8 : 0);
-		*o++ = tbl[v >> 18];
-		*o++ = tbl[(v >> 12) & 63];
-		*o++ = i + 1 < n ? tbl[(v >> 6) & 63] : '=';
-		*o++ = '=';
-	}
+	o = base64_encode(p, n, o);
 	*o++ = '"';
 	out->len = (size_t)(o - out->data);
 	return 0;

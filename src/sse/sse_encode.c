@@ -27,6 +27,8 @@
  */
 #include "sse/sse_encode.h"
 
+#include "core/base64.h"
+
 #include <string.h>
 
 #define SSE_ID_PREFIX    "id: "
@@ -55,13 +57,6 @@ static bool sse_field_ok(const char *s, size_t len, bool no_nul)
 static bool sse_has_event(const struct sse_event *ev)
 {
 	return ev->binary || (ev->event != NULL && ev->event_len > 0);
-}
-
-/* RFC 4648 §4: 4 characters per started group of 3 bytes, padded. */
-static size_t sse_base64_len(size_t n)
-{
-	size_t groups = n / 3 + (n % 3 != 0);
-	return groups > SSE_SIZE_MAX / 4 ? SSE_SIZE_MAX : groups * 4;
 }
 
 /*
@@ -97,7 +92,7 @@ size_t sse_encoded_len(const struct sse_event *ev)
 	else if (sse_has_event(ev))
 		n = sse_add(n, SSE_LIT_LEN(SSE_EVENT_PREFIX) + 1 + ev->event_len);
 	if (ev->binary)
-		return sse_add(n, sse_add(SSE_DATA_LINE, sse_base64_len(ev->data_len)));
+		return sse_add(n, sse_add(SSE_DATA_LINE, base64_encoded_len(ev->data_len)));
 	return sse_add(n, sse_text_len(ev->data, ev->data_len));
 }
 
@@ -111,26 +106,6 @@ static char *sse_put_field(char *out, const char *prefix, size_t prefix_len, con
 		memcpy(out, v, len);
 	out[len] = '\n';
 	return out + len + 1;
-}
-
-/* Writes d[0..n) as base64 (RFC 4648 §4, "=" padding) at out; returns the end. */
-static char *sse_put_base64(char *out, const uint8_t *d, size_t n)
-{
-	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-	                               "0123456789+/";
-	for (size_t i = 0; i < n; i += 3) {
-		size_t left = n - i;
-		uint32_t v = (uint32_t)d[i] << 16;
-		if (left > 1)
-			v |= (uint32_t)d[i + 1] << 8;
-		if (left > 2)
-			v |= d[i + 2];
-		*out++ = alphabet[v >> 18 & 63];
-		*out++ = alphabet[v >> 12 & 63];
-		*out++ = left > 1 ? alphabet[v >> 6 & 63] : '=';
-		*out++ = left > 2 ? alphabet[v & 63] : '=';
-	}
-	return out;
 }
 
 /* Writes one "data: " line per line of the text payload (see sse_text_len). */
@@ -172,7 +147,7 @@ size_t sse_encode(const struct sse_event *ev, char *out, size_t cap)
 		                  ev->event_len);
 	if (ev->binary) {
 		memcpy(p, SSE_DATA_PREFIX, SSE_LIT_LEN(SSE_DATA_PREFIX));
-		p = sse_put_base64(p + SSE_LIT_LEN(SSE_DATA_PREFIX), ev->data, ev->data_len);
+		p = base64_encode(ev->data, ev->data_len, p + SSE_LIT_LEN(SSE_DATA_PREFIX));
 		*p++ = '\n';
 	} else {
 		p = sse_put_text(p, ev->data, ev->data_len);

@@ -22,6 +22,7 @@
 #include "ws/ws_handshake.h"
 
 #include "auth/origin.h"
+#include "core/base64.h"
 
 #include "core/err.h"
 
@@ -67,25 +68,6 @@ static size_t count_headers(const struct http_request *req, const char *name,
 
 /* ---- accept key --------------------------------------------------------- */
 
-static void base64_encode(const uint8_t *in, size_t n, char *out)
-{
-	static const char tab[] =
-	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16;
-		if (i + 1 < n)
-			v |= (uint32_t)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		out[o++] = tab[(v >> 18) & 63];
-		out[o++] = tab[(v >> 12) & 63];
-		out[o++] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-		out[o++] = i + 2 < n ? tab[v & 63] : '=';
-	}
-	out[o] = '\0';
-}
-
 void ws_handshake_accept_key(const char *key, size_t len, char out[WS_ACCEPT_LEN + 1])
 {
 	/* SHA1() wants one buffer. A valid key is 24 bytes; only a caller
@@ -102,7 +84,7 @@ void ws_handshake_accept_key(const char *key, size_t len, char out[WS_ACCEPT_LEN
 	SHA1((const unsigned char *)joined, len + WS_GUID_LEN, digest);
 	if (joined != stack)
 		free(joined);
-	base64_encode(digest, sizeof(digest), out);
+	*base64_encode(digest, sizeof(digest), out) = '\0';
 }
 
 /* ---- request checks ----------------------------------------------------- */
