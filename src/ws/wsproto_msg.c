@@ -21,7 +21,9 @@
  */
 #include "ws/wsproto_msg.h"
 
+#include "core/base64.h"
 #include "core/err.h"
+#include "hub/name.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -30,8 +32,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The hub's channel alphabet and limit (hub_channel_name_valid), repeated
- * here so that this file does not pull the hub (and libuv) in. */
+/* Name limits of hub/name.h's alphabet: HUB_CHANNEL_MAX, repeated here
+ * because hub.h would pull libuv into this libc-and-jansson file. */
 #define WSPROTO_CHANNEL_MAX 128
 #define WSPROTO_EVENT_MAX   64
 #define WSPROTO_SINCE_MAX   256 /* longer than any id; the hub parses it */
@@ -138,22 +140,6 @@ wsproto_fail(struct wsproto_parser *p, enum wsproto_code code, const char *fmt, 
 		va_end(ap);
 	}
 	return -1;
-}
-
-/* [A-Za-z0-9_.:@-]{1,max}: the hub's channel alphabet, also used for events. */
-static bool wsproto_name_valid(const char *s, size_t len, size_t max)
-{
-	if (len == 0 || len > max)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		          (c >= '0' && c <= '9') || c == '_' || c == '.' || c == ':' || c == '@' ||
-		          c == '-';
-		if (!ok)
-			return false;
-	}
-	return true;
 }
 
 static size_t wsproto_escaped_len(const uint8_t *s, size_t len);
@@ -284,7 +270,7 @@ static int wsproto_parse_channels(struct wsproto_parser *p)
 			                    "channels: item %zu is not a string", i);
 		const char *name = json_string_value(v);
 		size_t len = json_string_length(v);
-		if (!wsproto_name_valid(name, len, WSPROTO_CHANNEL_MAX))
+		if (!name_valid(name, len, WSPROTO_CHANNEL_MAX))
 			return wsproto_fail(p, WSPROTO_E_BAD_CHANNEL,
 			                    "channels: '%s' is not a channel name " NAME_RULE,
 			                    wsproto_show(show, WSPROTO_SHOW_MAX, name, len));
@@ -322,65 +308,6 @@ static int wsproto_parse_subscribe(struct wsproto_parser *p)
 	return 0;
 }
 
-/* Value of one base64 character (RFC 4648 §4), or -1. */
-static int wsproto_b64_value(uint8_t c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/*
- * Decodes padded standard base64 (RFC 4648 §4) of want bytes into out.
- * Strict: no whitespace, '=' only as final padding, and the bits the
- * padding leaves over must be zero (§3.5), so every payload has exactly
- * one accepted spelling and re-encoding gives the client's text back.
- * Returns false on anything else.
- */
-static bool wsproto_b64_decode(const uint8_t *s, size_t len, uint8_t *out, size_t want)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < len; i += 4) {
-		int a = wsproto_b64_value(s[i]), b = wsproto_b64_value(s[i + 1]);
-		int c = wsproto_b64_value(s[i + 2]), d = wsproto_b64_value(s[i + 3]);
-		bool last = i + 4 == len;
-		if (a < 0 || b < 0)
-			return false;
-		uint32_t v = (uint32_t)a << 18 | (uint32_t)b << 12;
-		if (last && s[i + 2] == '=' && s[i + 3] == '=') {
-			if (v & 0xFFFF)
-				return false;
-			out[o++] = (uint8_t)(v >> 16);
-			break;
-		}
-		if (c < 0)
-			return false;
-		v |= (uint32_t)c << 6;
-		if (last && s[i + 3] == '=') {
-			if (v & 0xFF)
-				return false;
-			out[o++] = (uint8_t)(v >> 16);
-			out[o++] = (uint8_t)(v >> 8);
-			break;
-		}
-		if (d < 0)
-			return false;
-		v |= (uint32_t)d;
-		out[o++] = (uint8_t)(v >> 16);
-		out[o++] = (uint8_t)(v >> 8);
-		out[o++] = (uint8_t)v;
-	}
-	return o == want;
-}
-
 /*
  * "data" into req->data: a copy of the text, or the decoded base64. The
  * size limit is checked before anything is allocated. The buffer gets one
@@ -408,12 +335,13 @@ static int wsproto_parse_data(struct wsproto_parser *p)
 		return wsproto_fail(p, WSPROTO_E_TOO_LARGE,
 		                    "data: %zu bytes, over the limit of %llu", size,
 		                    (unsigned long long)p->max_data);
-	req->data = malloc(size + 1);
+	/* base64_decode wants room for whole groups, padding included. */
+	req->data = malloc((req->binary ? len / 4 * 3 : len) + 1);
 	if (!req->data)
 		return wsproto_fail(p, WSPROTO_E_INTERNAL, "out of memory");
 	if (!req->binary)
 		memcpy(req->data, s, len);
-	else if (!wsproto_b64_decode((const uint8_t *)s, len, req->data, size))
+	else if (base64_decode(s, len, req->data) != (int64_t)size)
 		return wsproto_fail(p, WSPROTO_E_BAD_DATA, "data: not valid base64");
 	req->data[size] = 0;
 	req->data_len = size;
@@ -431,14 +359,14 @@ static int wsproto_parse_publish(struct wsproto_parser *p)
 		return -1;
 	if (!ch)
 		return wsproto_fail(p, WSPROTO_E_BAD_REQUEST, "channel: missing");
-	if (!wsproto_name_valid(ch, ch_len, WSPROTO_CHANNEL_MAX))
+	if (!name_valid(ch, ch_len, WSPROTO_CHANNEL_MAX))
 		return wsproto_fail(p, WSPROTO_E_BAD_CHANNEL,
 		                    "channel: '%s' is not a channel name " NAME_RULE,
 		                    wsproto_show(show, WSPROTO_SHOW_MAX, ch, ch_len));
 	wsproto_add_channel(req, ch, ch_len);
 	if (wsproto_string(p, F_EVENT, &req->event, &req->event_len) < 0)
 		return -1;
-	if (req->event && !wsproto_name_valid(req->event, req->event_len, WSPROTO_EVENT_MAX))
+	if (req->event && !name_valid(req->event, req->event_len, WSPROTO_EVENT_MAX))
 		return wsproto_fail(
 		        p, WSPROTO_E_BAD_EVENT,
 		        "event: '%s' is not an event name "
@@ -487,10 +415,10 @@ int wsproto_parse(const char *json, size_t len, uint64_t max_data, struct wsprot
 	if (!doc) {
 		/* jansson's text quotes the input near the error ("near '...'"). */
 		char show[JSON_ERROR_TEXT_LENGTH + 4];
-		return wsproto_fail(&p, WSPROTO_E_BAD_JSON, "not valid JSON at byte %zu: %s",
-		                    (size_t)jerr.position,
-		                    wsproto_show(show, sizeof(show) - 4, jerr.text,
-		                                 strnlen(jerr.text, sizeof(jerr.text))));
+		return wsproto_fail(
+		        &p, WSPROTO_E_BAD_JSON, "not valid JSON at byte %zu: %s",
+		        (size_t)jerr.position,
+		        wsproto_show(show, sizeof(show) - 4, jerr.text, strlen(jerr.text)));
 	}
 	int rc = json_is_object(doc)
 	                 ? wsproto_parse_object(&p, doc)
@@ -572,34 +500,6 @@ static char *wsproto_escape(char *w, const uint8_t *s, size_t len)
 	return w + (len - run);
 }
 
-/* Padded standard base64 (RFC 4648 §4) of n bytes takes this many. */
-static size_t wsproto_b64_len(size_t n)
-{
-	return (n + 2) / 3 * 4;
-}
-
-static char *wsproto_b64_encode(char *w, const uint8_t *s, size_t n)
-{
-	static const char alpha[] =
-	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t i = 0;
-	for (; i + 3 <= n; i += 3) {
-		uint32_t v = (uint32_t)s[i] << 16 | (uint32_t)s[i + 1] << 8 | s[i + 2];
-		*w++ = alpha[v >> 18];
-		*w++ = alpha[(v >> 12) & 63];
-		*w++ = alpha[(v >> 6) & 63];
-		*w++ = alpha[v & 63];
-	}
-	if (i < n) {
-		uint32_t v = (uint32_t)s[i] << 16 | (i + 1 < n ? (uint32_t)s[i + 1] << 8 : 0);
-		*w++ = alpha[v >> 18];
-		*w++ = alpha[(v >> 12) & 63];
-		*w++ = i + 1 < n ? alpha[(v >> 6) & 63] : '=';
-		*w++ = '=';
-	}
-	return w;
-}
-
 /* Appends a literal's bytes at w. */
 static char *wsproto_put(char *w, const char *s, size_t n)
 {
@@ -667,7 +567,7 @@ int wsproto_envelope(struct buf *out, const char *channel, size_t channel_len, c
 	if (binary)
 		n = wsproto_add(n, data_len > SIZE_MAX / 2
 		                           ? SIZE_MAX
-		                           : wsproto_b64_len(data_len) + 2 +
+		                           : base64_encoded_len(data_len) + 2 +
 		                                     sizeof(",\"binary\":true") - 1);
 	else
 		n = wsproto_add(n, wsproto_string_len((const char *)data, data_len));
@@ -685,7 +585,7 @@ int wsproto_envelope(struct buf *out, const char *channel, size_t channel_len, c
 	w = PUT(w, ",\"data\":");
 	if (binary) {
 		*w++ = '"';
-		w = wsproto_b64_encode(w, data, data_len);
+		w = base64_encode(data, data_len, w);
 		w = PUT(w, "\",\"binary\":true");
 	} else {
 		w = wsproto_put_string(w, (const char *)data, data_len);

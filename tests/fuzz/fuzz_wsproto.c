@@ -51,8 +51,9 @@ static bool name_valid(const char *s, size_t len, size_t max)
 /* A ref is "" or the compact JSON text of an integer or a string. */
 static void check_ref(const char *ref)
 {
-	size_t n = strnlen(ref, WSPROTO_REF_MAX + 1);
-	check(n <= WSPROTO_REF_MAX, "ref longer than WSPROTO_REF_MAX");
+	const char *end = memchr(ref, '\0', WSPROTO_REF_MAX + 1);
+	check(end != NULL, "ref longer than WSPROTO_REF_MAX");
+	size_t n = (size_t)(end - ref);
 	if (n == 0)
 		return;
 	json_error_t err;
@@ -171,8 +172,9 @@ static void check_success(const struct wsproto_req *r, uint64_t max_data)
 static void check_failure(const struct wsproto_req *r, enum wsproto_code code, const char *msg)
 {
 	check(code <= WSPROTO_E_TOO_LARGE || code == WSPROTO_E_INTERNAL, "code not a parser code");
-	size_t n = strnlen(msg, MSG_CAP);
-	check(n > 0 && n < MSG_CAP, "message empty or not terminated");
+	const char *end = memchr(msg, '\0', MSG_CAP);
+	check(end != NULL && end > msg, "message empty or not terminated");
+	size_t n = (size_t)(end - msg);
 	for (size_t i = 0; i < n; i++)
 		check(msg[i] >= 0x20 && msg[i] < 0x7F, "message not printable ASCII");
 	check_ref(r->ref);
