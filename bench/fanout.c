@@ -1,12 +1,15 @@
 /*
- * fanout: the fan-out benchmark. N subscribers (SSE or WebSocket) spread over
- * K channels, P HTTP publishers, M messages; every delivery is checked and
- * timed from publish to delivery. One JSON line on stdout.
+ * fanout: the fan-out benchmark. N subscribers (SSE, raw WebSocket, crier.v1
+ * over /ws, or long-poll) spread over K channels, P publishers (HTTP or /ws),
+ * M messages; every delivery is checked and timed from publish to delivery,
+ * every publish acknowledgement from request to answer. One JSON line on
+ * stdout.
  *
- *   fanout --url http://127.0.0.1:PORT --subs N --transport sse|ws
+ *   fanout --url http://127.0.0.1:PORT --subs N --transport sse|ws|wsproto|poll
  *          --channels K --msgs M --rate R|max --size B --publishers P
- *          [--window W] [--timeout S] [--drain S] [--settle-ms MS]
- *          [--server-pid PID] [--pub-path /pub/%s] [--sub-path /sub/%s]
+ *          [--pub-transport http|wsproto] [--window W] [--timeout S]
+ *          [--drain S] [--settle-ms MS] [--server-pid PID]
+ *          [--pub-path /pub/%s] [--sub-path /sub/%s] [--ws-path /ws]
  *
  * What it owns: the whole run in one thread and one epoll set (connect,
  * subscribe, publish, receive, report). What it never does: allocate per
@@ -27,8 +30,20 @@
  *    ts is CLOCK_MONOTONIC in ns taken just before the request is written.
  *  - "Subscribed" means the handshake answer (101 or 200) and, for SSE, the
  *    first body byte: crier sends ":ok", nchan ": hi", the ceiling ":ok",
- *    all after the subscription is registered. --settle-ms then waits a
- *    little more for hubs that register across threads or processes.
+ *    all after the subscription is registered. For crier.v1 (/ws, subprotocol
+ *    crier.v1) it is the ack of {"op":"subscribe","ref":1,...}; messages
+ *    are {"op":"message",...,"data":"<body>"} and the body is read from the
+ *    data string. For long-poll it is the answer to a first poll
+ *    `GET /sub/benchX?since=` (an empty cursor: answered at once with a gap
+ *    notice and the channel's `next`); each subscriber then loops
+ *    `GET /sub/benchX?since=<next>` on its keep-alive connection, so nothing
+ *    published after that first answer can be missed while history holds it
+ *    (a gap notice after the first poll is an error). --settle-ms then waits
+ *    a little more for hubs that register across threads or processes.
+ *  - --pub-transport wsproto: each publisher is a /ws connection sending
+ *    {"op":"publish","ref":g,...} frames, at most --window unacknowledged;
+ *    an {"op":"ack","ref":g,...} acknowledges g. Ack latency (request
+ *    written to answer read) is recorded for both publisher kinds.
  *  - Latency goes into a log-linear histogram (64 sub-buckets per power of
  *    two, < 1.6 % error); deliveries/s is over the delivery window (first to
  *    last delivery), so connect and drain time do not dilute it.
@@ -62,7 +77,8 @@
 #define IP_BIND_ADDRESS_NO_PORT 24 /* linux/in.h, since Linux 4.2 */
 #endif
 
-enum { TRANSPORT_SSE, TRANSPORT_WS };
+enum { TRANSPORT_SSE, TRANSPORT_WS, TRANSPORT_WSPROTO, TRANSPORT_POLL };
+static const char *const transport_names[] = {"sse", "ws", "wsproto", "poll"};
 
 /* ---- options ---- */
 
@@ -76,6 +92,7 @@ struct opts {
 	double rate;      /* messages per second over all publishers; 0 = max */
 	int size;         /* body bytes per message (>= 32) */
 	int publishers;   /* P keep-alive publisher connections */
+	bool pub_ws;      /* publishers speak crier.v1 over --ws-path, not HTTP */
 	int window;       /* requests in flight per publisher */
 	double timeout_s; /* whole run */
 	double drain_s;   /* after the last publish: give up after this long without a delivery */
@@ -83,17 +100,20 @@ struct opts {
 	long server_pid;  /* 0: no RSS / CPU sampling */
 	const char *pub_path; /* printf pattern with one %s: channel name */
 	const char *sub_path;
-	int inflight; /* pending connects + handshakes */
-	int per_ip;   /* connections per source address */
+	const char *ws_path; /* the crier.v1 endpoint */
+	int inflight;        /* pending connects + handshakes */
+	int per_ip;          /* connections per source address */
 };
 
 static void usage(void)
 {
 	fprintf(stderr,
-	        "usage: fanout --url http://127.0.0.1:PORT --subs N --transport sse|ws\n"
+	        "usage: fanout --url http://127.0.0.1:PORT --subs N --transport "
+	        "sse|ws|wsproto|poll\n"
 	        "              --channels K --msgs M --rate R|max --size B --publishers P\n"
-	        "              [--window W=8] [--timeout S=60] [--drain S=3] [--settle-ms MS=300]\n"
-	        "              [--server-pid PID] [--pub-path /pub/%%s] [--sub-path /sub/%%s]\n");
+	        "              [--pub-transport http|wsproto] [--window W=8] [--timeout S=60]\n"
+	        "              [--drain S=3] [--settle-ms MS=300] [--server-pid PID]\n"
+	        "              [--pub-path /pub/%%s] [--sub-path /sub/%%s] [--ws-path /ws]\n");
 }
 
 static int opts_parse(struct opts *o, int argc, char **argv)
@@ -110,6 +130,7 @@ static int opts_parse(struct opts *o, int argc, char **argv)
 	                   .settle_ms = 300,
 	                   .pub_path = "/pub/%s",
 	                   .sub_path = "/sub/%s",
+	                   .ws_path = "/ws",
 	                   .inflight = 256,
 	                   .per_ip = 2000};
 	const char *url = "http://127.0.0.1:8080";
@@ -127,11 +148,21 @@ static int opts_parse(struct opts *o, int argc, char **argv)
 		else if (!strcmp(a, "--subs"))
 			o->subs = atoi(v);
 		else if (!strcmp(a, "--transport")) {
-			if (strcmp(v, "sse") && strcmp(v, "ws")) {
-				fprintf(stderr, "fanout: --transport is sse or ws\n");
+			o->transport = -1;
+			for (int t = 0; t < 4; t++)
+				if (!strcmp(v, transport_names[t]))
+					o->transport = t;
+			if (o->transport < 0) {
+				fprintf(stderr,
+				        "fanout: --transport is sse, ws, wsproto or poll\n");
 				return -1;
 			}
-			o->transport = strcmp(v, "ws") ? TRANSPORT_SSE : TRANSPORT_WS;
+		} else if (!strcmp(a, "--pub-transport")) {
+			if (strcmp(v, "http") && strcmp(v, "wsproto")) {
+				fprintf(stderr, "fanout: --pub-transport is http or wsproto\n");
+				return -1;
+			}
+			o->pub_ws = !strcmp(v, "wsproto");
 		} else if (!strcmp(a, "--channels"))
 			o->channels = atoi(v);
 		else if (!strcmp(a, "--msgs"))
@@ -156,6 +187,8 @@ static int opts_parse(struct opts *o, int argc, char **argv)
 			o->pub_path = v;
 		else if (!strcmp(a, "--sub-path"))
 			o->sub_path = v;
+		else if (!strcmp(a, "--ws-path"))
+			o->ws_path = v;
 		else {
 			fprintf(stderr, "fanout: unknown option %s\n", a);
 			return usage(), -1;
@@ -165,9 +198,9 @@ static int opts_parse(struct opts *o, int argc, char **argv)
 		fprintf(stderr, "fanout: --url must be http://IPV4:PORT, got %s\n", url);
 		return -1;
 	}
-	if (o->subs < 1 || o->channels < 1 || o->msgs < 1 || o->publishers < 1 || o->window < 1 ||
+	if (o->subs < 0 || o->channels < 1 || o->msgs < 1 || o->publishers < 1 || o->window < 1 ||
 	    o->size < 32 || o->size > 60000 || o->rate < 0) {
-		fprintf(stderr, "fanout: need subs, channels, msgs, publishers, window >= 1 "
+		fprintf(stderr, "fanout: need subs >= 0, channels, msgs, publishers, window >= 1 "
 		                "and 32 <= size <= 60000\n");
 		return -1;
 	}
@@ -335,21 +368,29 @@ struct sub {
 	uint8_t pfx_len; /* bytes of the payload or SSE line kept in pfx */
 	uint8_t ws_hdr[14];
 	uint64_t ws_remaining; /* payload bytes still to come */
-	char pfx[128];         /* start of the current payload / line */
+	char pfx[160];         /* start of the current payload / line (poll: a capture) */
 	uint32_t line_len;     /* SSE: bytes of the current line so far */
 	int64_t pend_g;        /* SSE: data of the current event, -1 if none */
 	uint64_t pend_ts;
-	char *head; /* handshake answer so far */
+	char *head; /* handshake answer so far (poll: each answer's head) */
 	uint32_t head_len;
+	/* long-poll: the answer being read and the cursor for the next poll */
+	uint32_t body_left;            /* body bytes of the current answer still to come */
+	uint32_t poll_msgs;            /* messages in the current answer */
+	uint8_t m_data, m_next, m_gap; /* bytes matched of "data":" "next":" "gap": */
+	uint8_t capture;               /* 0, CAP_DATA or CAP_NEXT: pfx collects up to '"' */
+	char next[48];                 /* the last answer's "next" */
 };
 
 struct pub {
 	int fd;
 	bool connected;
-	bool want_out; /* EPOLLOUT registered */
-	int inflight;  /* requests written, answer not yet read */
-	long next_g;   /* next message this publisher sends */
-	char *out;     /* bytes to write */
+	bool want_out;     /* EPOLLOUT registered */
+	int inflight;      /* requests written, answer not yet read */
+	long next_g;       /* next message this publisher sends */
+	long answers;      /* answers read (HTTP: they come in request order) */
+	uint64_t *sent_ns; /* --window slots: when request k was written, at k % window */
+	char *out;         /* bytes to write */
 	size_t out_len, out_off, out_cap;
 	char in[16384]; /* answers not yet parsed */
 	size_t in_len;
@@ -369,9 +410,13 @@ struct run {
 	uint64_t t0_ns; /* publishing began; older stamps are stale */
 	uint64_t stale;
 	uint64_t received, duplicated, out_of_order, misrouted, bad_payload, protocol_errors;
+	uint64_t gaps;                         /* gap notices once subscribed */
+	uint64_t polls, empty_polls, poll_max; /* long-poll answers after the first */
 	uint64_t first_ns, last_ns;
 	uint64_t hist[HIST_LEN];
 	uint64_t lat_max;
+	uint64_t ack_hist[HIST_LEN]; /* publish request to acknowledgement */
+	uint64_t ack_n, ack_max;
 	char *body_tmpl;
 	char ws_key[64][25];
 };
@@ -450,7 +495,7 @@ static void deliver(struct run *r, int si, int64_t g, uint64_t ts, uint64_t now)
 		r->bad_payload++;
 		return;
 	}
-	if (ts < r->t0_ns) { /* replayed from before this run (a hub's history) */
+	if (!r->t0_ns || ts < r->t0_ns) { /* before publishing: a hub's history */
 		r->stale++;
 		return;
 	}
@@ -526,12 +571,82 @@ static void ws_send_pong(struct sub *s)
 	(void)!send(s->fd, f, 6 + n, MSG_NOSIGNAL);
 }
 
+/* One masked text frame (zero mask: the payload goes as is). */
+static bool ws_send_text(int fd, const char *p, size_t n)
+{
+	uint8_t h[8];
+	size_t hl = 2;
+	h[0] = 0x81;
+	if (n < 126)
+		h[1] = (uint8_t)(0x80 | n);
+	else {
+		h[1] = 0x80 | 126;
+		h[2] = (uint8_t)(n >> 8);
+		h[3] = (uint8_t)n;
+		hl = 4;
+	}
+	memset(h + hl, 0, 4);
+	struct iovec iov[2] = {{h, hl + 4}, {(void *)p, n}};
+	struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2};
+	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)(hl + 4 + n);
+}
+
+/* p[0..n) starts with the literal lit. */
+#define starts(p, n, lit) ((n) >= sizeof(lit) - 1 && !memcmp((p), (lit), sizeof(lit) - 1))
+
+/* The body inside a {"op":"message",...,"data":"<body>"} envelope (its
+ * start is enough: the stamp is the first 31 bytes). */
+static bool envelope_parse(const char *p, size_t n, int64_t *g, uint64_t *ts)
+{
+	static const char key[] = "\"data\":\"";
+	const char *d = memmem(p, n, key, sizeof key - 1);
+	if (!d)
+		return false;
+	d += sizeof key - 1;
+	return payload_parse(d, n - (size_t)(d - p), g, ts);
+}
+
+static void sub_mark_subscribed(struct run *r, int si);
+static void sub_close(struct run *r, int si, bool failed);
+
+/* A crier.v1 frame: message, the subscribe ack, a gap or an error. */
+static void wsproto_frame(struct run *r, int si, uint64_t now)
+{
+	struct sub *s = &r->subs[si];
+	const char *p = s->pfx;
+	size_t n = s->pfx_len;
+	int64_t g;
+	uint64_t ts;
+	if (starts(p, n, "{\"op\":\"message\"")) {
+		if (envelope_parse(p, n, &g, &ts))
+			deliver(r, si, g, ts, now);
+		else
+			r->bad_payload++;
+	} else if (starts(p, n, "{\"op\":\"ack\",\"ref\":1,")) {
+		if (!s->subscribed)
+			sub_mark_subscribed(r, si);
+	} else if (starts(p, n, "{\"op\":\"gap\"")) {
+		r->gaps++;
+	} else {
+		if (r->protocol_errors < 3)
+			fprintf(stderr, "fanout: subscriber %d: unexpected frame: %.*s\n", si,
+			        (int)n, p);
+		r->protocol_errors++;
+		if (!s->subscribed) /* the subscribe was refused */
+			sub_close(r, si, true);
+	}
+}
+
 static void ws_frame_done(struct run *r, int si, uint64_t now)
 {
 	struct sub *s = &r->subs[si];
 	switch (s->ws_opcode) {
 	case 0x1:
 	case 0x2: {
+		if (r->o->transport == TRANSPORT_WSPROTO) {
+			wsproto_frame(r, si, now);
+			break;
+		}
 		int64_t g;
 		uint64_t ts;
 		if (payload_parse(s->pfx, s->pfx_len, &g, &ts))
@@ -560,7 +675,7 @@ static void ws_frame_done(struct run *r, int si, uint64_t now)
 static bool ws_feed(struct run *r, int si, const char *p, size_t n, uint64_t now)
 {
 	struct sub *s = &r->subs[si];
-	while (n > 0) {
+	while (n > 0 && s->state != SUB_CLOSED) {
 		if (!s->ws_in_payload) {
 			s->ws_hdr[s->ws_hdr_len++] = (uint8_t)*p++;
 			n--;
@@ -650,12 +765,18 @@ static void sub_send_request(struct run *r, int si)
 	snprintf(chan, sizeof chan, "bench%d", si % o->channels);
 	snprintf(path, sizeof path, o->sub_path, chan);
 	int n;
-	if (o->transport == TRANSPORT_WS)
+	if (o->transport == TRANSPORT_WS || o->transport == TRANSPORT_WSPROTO)
 		n = snprintf(req, sizeof req,
 		             "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
 		             "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-		             "Sec-WebSocket-Version: 13\r\n\r\n",
-		             path, o->host, o->port, r->ws_key[si % 64]);
+		             "Sec-WebSocket-Version: 13\r\n%s\r\n",
+		             o->transport == TRANSPORT_WS ? path : o->ws_path, o->host, o->port,
+		             r->ws_key[si % 64],
+		             o->transport == TRANSPORT_WS ? ""
+		                                          : "Sec-WebSocket-Protocol: crier.v1\r\n");
+	else if (o->transport == TRANSPORT_POLL) /* the first poll: an empty cursor */
+		n = snprintf(req, sizeof req, "GET %s?since= HTTP/1.1\r\nHost: %s:%d\r\n\r\n", path,
+		             o->host, o->port);
 	else
 		n = snprintf(req, sizeof req,
 		             "GET %s HTTP/1.1\r\nHost: %s:%d\r\nAccept: text/event-stream\r\n"
@@ -680,8 +801,10 @@ static void sub_mark_subscribed(struct run *r, int si)
 	r->subscribed++;
 	r->pending--;
 	s->pending = false;
-	free(s->head);
-	s->head = NULL;
+	if (r->o->transport != TRANSPORT_POLL) { /* a poller reads a head per answer */
+		free(s->head);
+		s->head = NULL;
+	}
 }
 
 static void sub_body(struct run *r, int si, const char *p, size_t n, uint64_t now)
@@ -689,11 +812,11 @@ static void sub_body(struct run *r, int si, const char *p, size_t n, uint64_t no
 	struct sub *s = &r->subs[si];
 	if (n == 0)
 		return;
-	if (!s->subscribed)
-		sub_mark_subscribed(r, si);
-	if (r->o->transport == TRANSPORT_SSE)
+	if (r->o->transport == TRANSPORT_SSE) {
+		if (!s->subscribed)
+			sub_mark_subscribed(r, si);
 		sse_feed(r, si, p, n, now);
-	else if (!ws_feed(r, si, p, n, now)) {
+	} else if (!ws_feed(r, si, p, n, now)) {
 		r->protocol_errors++;
 		sub_close(r, si, false);
 	}
@@ -716,7 +839,7 @@ static void sub_handshake(struct run *r, int si, const char *p, size_t n, uint64
 		}
 		return;
 	}
-	int want = r->o->transport == TRANSPORT_WS ? 101 : 200, status = 0;
+	int want = r->o->transport == TRANSPORT_SSE ? 200 : 101, status = 0;
 	sscanf(s->head, "HTTP/1.%*d %d", &status);
 	if (status != want || (want == 200 && strcasestr(s->head, "chunked"))) {
 		if (r->failed < 3)
@@ -729,8 +852,190 @@ static void sub_handshake(struct run *r, int si, const char *p, size_t n, uint64
 	s->state = SUB_READY;
 	if (r->o->transport == TRANSPORT_WS) /* 101 is the subscription answer */
 		sub_mark_subscribed(r, si);
+	if (r->o->transport == TRANSPORT_WSPROTO) { /* subscribed on the ack of ref 1 */
+		char req[256];
+		int k = snprintf(req, sizeof req,
+		                 "{\"op\":\"subscribe\",\"ref\":1,\"channels\":[\"bench%d\"]}",
+		                 si % r->o->channels);
+		if (!strcasestr(s->head, "\r\nsec-websocket-protocol: crier.v1") ||
+		    !ws_send_text(s->fd, req, (size_t)k)) {
+			if (r->failed < 3)
+				fprintf(stderr,
+				        "fanout: subscriber %d: no crier.v1 in the 101, or "
+				        "the subscribe could not be sent\n",
+				        si);
+			sub_close(r, si, true);
+			return;
+		}
+	}
 	if (head_bytes < n)
 		sub_body(r, si, p + head_bytes, n - head_bytes, now);
+}
+
+/* ---- long-poll: {"messages":[...],"next":"..."} answers, one at a time ---- */
+
+enum { CAP_DATA = 1, CAP_NEXT };
+
+/* Advance a match of pat (whose only repeated byte is its leading '"') by c;
+ * true when the whole of pat has just been seen. */
+static bool match_step(uint8_t *m, const char *pat, size_t len, char c)
+{
+	if (c == pat[*m])
+		(*m)++;
+	else
+		*m = c == pat[0];
+	if (*m < len)
+		return false;
+	*m = 0;
+	return true;
+}
+
+static void poll_scan(struct run *r, int si, const char *p, size_t n, uint64_t now)
+{
+	static const char k_data[] = "\"data\":\"", k_next[] = "\"next\":\"", k_gap[] = "\"gap\":";
+	struct sub *s = &r->subs[si];
+	for (size_t i = 0; i < n;) {
+		if (s->capture) { /* up to the closing '"', keeping what fits in pfx */
+			const char *q = memchr(p + i, '"', n - i);
+			size_t end = q ? (size_t)(q - p) : n, keep = sizeof s->pfx - s->pfx_len;
+			if (keep > end - i)
+				keep = end - i;
+			memcpy(s->pfx + s->pfx_len, p + i, keep);
+			s->pfx_len = (uint8_t)(s->pfx_len + keep);
+			if (!q)
+				return;
+			i = end + 1;
+			if (s->capture == CAP_NEXT) {
+				size_t k = s->pfx_len < sizeof s->next ? s->pfx_len
+				                                       : sizeof s->next - 1;
+				memcpy(s->next, s->pfx, k);
+				s->next[k] = 0;
+			} else {
+				int64_t g;
+				uint64_t ts;
+				s->poll_msgs++;
+				if (!payload_parse(s->pfx, s->pfx_len, &g, &ts))
+					r->bad_payload++;
+				else if (!s->subscribed) /* the first poll: history from before */
+					r->stale++;
+				else
+					deliver(r, si, g, ts, now);
+			}
+			s->capture = 0;
+			s->pfx_len = 0;
+			continue;
+		}
+		if (!s->m_data && !s->m_next && !s->m_gap) { /* every key starts with '"' */
+			const char *q = memchr(p + i, '"', n - i);
+			if (!q)
+				return;
+			i = (size_t)(q - p);
+		}
+		char c = p[i++];
+		if (match_step(&s->m_data, k_data, sizeof k_data - 1, c))
+			s->capture = CAP_DATA;
+		else if (match_step(&s->m_next, k_next, sizeof k_next - 1, c))
+			s->capture = CAP_NEXT;
+		else if (match_step(&s->m_gap, k_gap, sizeof k_gap - 1, c) && s->subscribed)
+			r->gaps++; /* the first poll's gap notice (empty cursor) is expected */
+		if (s->capture) {
+			s->pfx_len = 0;
+			s->m_data = s->m_next = s->m_gap = 0;
+		}
+	}
+}
+
+/* An answer is complete: count it and send the next poll from its cursor. */
+static void poll_done(struct run *r, int si)
+{
+	const struct opts *o = r->o;
+	struct sub *s = &r->subs[si];
+	if (!s->subscribed)
+		sub_mark_subscribed(r, si);
+	else {
+		r->polls++;
+		if (!s->poll_msgs)
+			r->empty_polls++;
+		if (s->poll_msgs > r->poll_max)
+			r->poll_max = s->poll_msgs;
+	}
+	if (!s->next[0]) {
+		if (r->protocol_errors < 3)
+			fprintf(stderr, "fanout: subscriber %d: a poll answer without \"next\"\n",
+			        si);
+		r->protocol_errors++;
+		sub_close(r, si, false);
+		return;
+	}
+	char chan[32], path[256], req[512];
+	snprintf(chan, sizeof chan, "bench%d", si % o->channels);
+	snprintf(path, sizeof path, o->sub_path, chan);
+	int n = snprintf(req, sizeof req, "GET %s?since=%s HTTP/1.1\r\nHost: %s:%d\r\n\r\n", path,
+	                 s->next, o->host, o->port);
+	if (send(s->fd, req, (size_t)n, MSG_NOSIGNAL) != n) {
+		sub_close(r, si, false);
+		return;
+	}
+	s->state = SUB_HANDSHAKE;
+	s->head_len = 0;
+	s->next[0] = 0;
+}
+
+/* Heads go to s->head, bodies through poll_scan; a read can hold the end of
+ * one answer only (one request is outstanding). */
+static void poll_recv(struct run *r, int si, const char *p, size_t n, uint64_t now)
+{
+	struct sub *s = &r->subs[si];
+	while (n > 0 && s->state != SUB_CLOSED) {
+		if (s->state == SUB_READY) {
+			size_t take = n < s->body_left ? n : s->body_left;
+			poll_scan(r, si, p, take, now);
+			p += take;
+			n -= take;
+			s->body_left -= (uint32_t)take;
+			if (s->body_left == 0)
+				poll_done(r, si);
+			continue;
+		}
+		size_t take = n < 4095 - s->head_len ? n : 4095 - s->head_len;
+		memcpy(s->head + s->head_len, p, take);
+		uint32_t before = s->head_len;
+		s->head_len += (uint32_t)take;
+		s->head[s->head_len] = 0;
+		char *end = strstr(s->head, "\r\n\r\n");
+		if (!end) {
+			if (s->head_len >= 4095) {
+				fprintf(stderr, "fanout: subscriber %d: answer head too long\n",
+				        si);
+				sub_close(r, si, !s->subscribed);
+			}
+			return;
+		}
+		int status = 0;
+		sscanf(s->head, "HTTP/1.%*d %d", &status);
+		const char *cl = strcasestr(s->head, "\r\ncontent-length:");
+		if (status != 200 || !cl || cl > end) {
+			if (r->failed + r->protocol_errors < 3)
+				fprintf(stderr,
+				        "fanout: subscriber %d: expected 200 with a length, got: "
+				        "%.*s\n",
+				        si, (int)strcspn(s->head, "\r"), s->head);
+			if (s->subscribed)
+				r->protocol_errors++;
+			sub_close(r, si, !s->subscribed);
+			return;
+		}
+		size_t head_bytes = (size_t)(end + 4 - s->head) - before;
+		p += head_bytes;
+		n -= head_bytes;
+		s->body_left = (uint32_t)atol(cl + 17);
+		s->poll_msgs = 0;
+		s->m_data = s->m_next = s->m_gap = s->capture = 0;
+		s->pfx_len = 0;
+		s->state = SUB_READY;
+		if (s->body_left == 0)
+			poll_done(r, si);
+	}
 }
 
 static void sub_event(struct run *r, int si, uint32_t ev)
@@ -756,11 +1061,13 @@ static void sub_event(struct run *r, int si, uint32_t ev)
 	if (n <= 0) {
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			return;
-		sub_close(r, si, s->state != SUB_READY);
+		sub_close(r, si, !s->subscribed);
 		return;
 	}
 	uint64_t now = now_ns();
-	if (s->state == SUB_HANDSHAKE)
+	if (r->o->transport == TRANSPORT_POLL)
+		poll_recv(r, si, g_rbuf, (size_t)n, now);
+	else if (s->state == SUB_HANDSHAKE)
 		sub_handshake(r, si, g_rbuf, (size_t)n, now);
 	else
 		sub_body(r, si, g_rbuf, (size_t)n, now);
@@ -791,18 +1098,46 @@ static void pub_fill(struct run *r, int pi, uint64_t t0)
 		}
 		char chan[32], path[256];
 		snprintf(chan, sizeof chan, "bench%ld", p->next_g % o->channels);
-		snprintf(path, sizeof path, o->pub_path, chan);
 		char *w = p->out + p->out_len;
-		int h = sprintf(w,
-		                "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: text/plain\r\n"
-		                "Content-Length: %d\r\n\r\n",
-		                path, o->host, o->port, o->size);
+		int h;
+		if (o->pub_ws) {
+			/* A masked text frame, zero mask; the header's length is the
+			 * JSON's: envelope + body + closing 2 bytes. */
+			char json[160];
+			int jl = snprintf(
+			        json, sizeof json,
+			        "{\"op\":\"publish\",\"ref\":%ld,\"channel\":\"%s\",\"data\":\"",
+			        p->next_g, chan);
+			size_t plen = (size_t)jl + (size_t)o->size + 2;
+			size_t hl = plen < 126 ? 2 : 4;
+			w[0] = (char)0x81;
+			if (hl == 2)
+				w[1] = (char)(0x80 | plen);
+			else {
+				w[1] = (char)(0x80 | 126);
+				w[2] = (char)(plen >> 8);
+				w[3] = (char)plen;
+			}
+			memset(w + hl, 0, 4);
+			memcpy(w + hl + 4, json, (size_t)jl);
+			h = (int)(hl + 4) + jl;
+			memcpy(w + h + o->size, "\"}", 2);
+			p->out_len += 2;
+		} else {
+			snprintf(path, sizeof path, o->pub_path, chan);
+			h = sprintf(
+			        w,
+			        "POST %s HTTP/1.1\r\nHost: %s:%d\r\nContent-Type: text/plain\r\n"
+			        "Content-Length: %d\r\n\r\n",
+			        path, o->host, o->port, o->size);
+		}
 		memcpy(w + h, r->body_tmpl, (size_t)o->size);
 		char stamp[40];
-		int k = snprintf(stamp, sizeof stamp, "%010ld %019" PRIu64 " ", p->next_g,
-		                 now_ns());
+		uint64_t sent = now_ns();
+		int k = snprintf(stamp, sizeof stamp, "%010ld %019" PRIu64 " ", p->next_g, sent);
 		memcpy(w + h, stamp, (size_t)k);
 		p->out_len += (size_t)h + (size_t)o->size;
+		p->sent_ns[(p->next_g / o->publishers) % o->window] = sent;
 		p->inflight++;
 		p->next_g += o->publishers;
 		r->pub_sent++;
@@ -827,6 +1162,85 @@ static void pub_fill(struct run *r, int pi, uint64_t t0)
 	p->want_out = want_out;
 }
 
+/* The answer to this publisher's request number k arrived now. */
+static void ack_record(struct run *r, struct pub *p, long k)
+{
+	uint64_t now = now_ns(), sent = p->sent_ns[k % r->o->window];
+	uint64_t lat = now > sent ? now - sent : 0;
+	r->ack_hist[hist_index(lat)]++;
+	r->ack_n++;
+	if (lat > r->ack_max)
+		r->ack_max = lat;
+	p->answers++;
+}
+
+/* crier.v1 answers in p->in[0..in_len): {"op":"ack","ref":g,...} or
+ * {"op":"error","ref":g,...}; pings get a pong. Returns bytes consumed. */
+static size_t pub_ws_parse(struct run *r, int pi)
+{
+	struct pub *p = &r->pubs[pi];
+	const uint8_t *b = (const uint8_t *)p->in;
+	size_t off = 0;
+	while (p->in_len - off >= 2) {
+		const uint8_t *f = b + off;
+		size_t avail = p->in_len - off, hl = 2;
+		uint64_t len = f[1] & 0x7f;
+		if (len == 126) {
+			if (avail < 4)
+				break;
+			len = (uint64_t)f[2] << 8 | f[3];
+			hl = 4;
+		} else if (len == 127) {
+			if (avail < 10)
+				break;
+			len = 0;
+			for (int i = 2; i < 10; i++)
+				len = len << 8 | f[i];
+			hl = 10;
+		}
+		if (len > sizeof p->in - 64 || (f[1] & 0x80)) {
+			fprintf(stderr, "fanout: publisher %d: bad frame from the hub\n", pi);
+			p->connected = false;
+			return off;
+		}
+		if (avail < hl + len)
+			break;
+		const char *pl = (const char *)f + hl;
+		uint8_t op = f[0] & 0x0f;
+		if (op == 0x9) { /* ping: a pong with the same payload, zero mask */
+			char pong[6 + 125];
+			size_t pn = len < 125 ? (size_t)len : 125;
+			pong[0] = (char)0x8a;
+			pong[1] = (char)(0x80 | pn);
+			memset(pong + 2, 0, 4);
+			memcpy(pong + 6, pl, pn);
+			(void)!send(p->fd, pong, 6 + pn, MSG_NOSIGNAL);
+		} else if (op == 0x8) {
+			fprintf(stderr,
+			        "fanout: publisher %d: the hub closed the WebSocket (%.*s)\n", pi,
+			        len > 2 ? (int)len - 2 : 0, pl + 2);
+			p->connected = false;
+			return off;
+		} else if (op == 0x1) {
+			const char *ref = memmem(pl, len, "\"ref\":", 6);
+			bool ack = starts(pl, len, "{\"op\":\"ack\"");
+			if (ack && ref) {
+				r->acked++;
+				ack_record(r, p, atol(ref + 6) / r->o->publishers);
+			} else {
+				if (r->pub_errors < 3)
+					fprintf(stderr, "fanout: publisher %d: %.*s\n", pi,
+					        (int)len, pl);
+				r->pub_errors++;
+				p->answers++;
+			}
+			p->inflight--;
+		}
+		off += hl + (size_t)len;
+	}
+	return off;
+}
+
 /* Parse every complete answer in p->in: any 2xx acknowledges a publish. */
 static void pub_read(struct run *r, int pi)
 {
@@ -845,7 +1259,9 @@ static void pub_read(struct run *r, int pi)
 	p->in_len += (size_t)n;
 	p->in[p->in_len] = 0;
 	size_t off = 0;
-	for (;;) {
+	if (r->o->pub_ws)
+		off = pub_ws_parse(r, pi);
+	for (; !r->o->pub_ws;) {
 		char *h = p->in + off, *end = strstr(h, "\r\n\r\n");
 		if (!end)
 			break;
@@ -874,6 +1290,7 @@ static void pub_read(struct run *r, int pi)
 			r->pub_errors++;
 		} else
 			r->acked++;
+		ack_record(r, p, p->answers);
 		p->inflight--;
 		off += total;
 	}
@@ -883,6 +1300,44 @@ static void pub_read(struct run *r, int pi)
 		fprintf(stderr, "fanout: publisher %d: answer too large\n", pi);
 		p->connected = false;
 	}
+}
+
+/* The crier.v1 upgrade of a publisher, waited for here (5 s at most). */
+static int pub_ws_upgrade(struct run *r, int fd, int pi)
+{
+	const struct opts *o = r->o;
+	char req[512], head[4096];
+	int n = snprintf(req, sizeof req,
+	                 "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+	                 "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+	                 "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: crier.v1\r\n\r\n",
+	                 o->ws_path, o->host, o->port, r->ws_key[pi % 64]);
+	if (send(fd, req, (size_t)n, MSG_NOSIGNAL) != n)
+		return fprintf(stderr, "fanout: publisher %d: send: %s\n", pi, strerror(errno)), -1;
+	size_t len = 0;
+	uint64_t deadline = now_ns() + 5000000000u;
+	int tmp = epoll_create1(0);
+	struct epoll_event w = {.events = EPOLLIN}, e;
+	epoll_ctl(tmp, EPOLL_CTL_ADD, fd, &w);
+	while (!memmem(head, len, "\r\n\r\n", 4) && len < sizeof head - 1 && now_ns() < deadline) {
+		if (epoll_wait(tmp, &e, 1, 100) != 1)
+			continue;
+		/* Read the head only: nothing follows before a request is sent. */
+		ssize_t k = recv(fd, head + len, sizeof head - 1 - len, 0);
+		if (k <= 0)
+			break;
+		len += (size_t)k;
+	}
+	close(tmp);
+	head[len] = 0;
+	int status = 0;
+	sscanf(head, "HTTP/1.%*d %d", &status);
+	if (status != 101 || !strcasestr(head, "\r\nsec-websocket-protocol: crier.v1") ||
+	    !strstr(head, "\r\n\r\n") || strstr(head, "\r\n\r\n") + 4 != head + len)
+		return fprintf(stderr, "fanout: publisher %d: crier.v1 upgrade failed: %.*s\n", pi,
+		               (int)strcspn(head, "\r"), head),
+		       -1;
+	return 0;
 }
 
 static int pubs_connect(struct run *r)
@@ -907,6 +1362,8 @@ static int pubs_connect(struct run *r)
 			return fprintf(stderr, "fanout: publisher connect: %s\n",
 			               err ? strerror(err) : "timed out"),
 			       -1;
+		if (r->o->pub_ws && pub_ws_upgrade(r, fd, i) < 0)
+			return close(fd), -1;
 		p->fd = fd;
 		p->connected = true;
 		p->next_g = i;
@@ -943,11 +1400,14 @@ static int run_init(struct run *r, const struct opts *o)
 	r->per_chan = (o->msgs + o->channels - 1) / o->channels;
 	size_t bits = (size_t)o->subs * (size_t)r->per_chan;
 	r->seen = calloc(bits / 8 + 1, 1);
-	r->last_g = malloc((size_t)o->subs * (size_t)o->publishers * sizeof *r->last_g);
-	r->subs = calloc((size_t)o->subs, sizeof *r->subs);
+	r->last_g = malloc(((size_t)o->subs * (size_t)o->publishers + 1) * sizeof *r->last_g);
+	r->subs = calloc((size_t)o->subs + 1, sizeof *r->subs); /* --subs 0 is allowed */
 	r->pubs = calloc((size_t)o->publishers, sizeof *r->pubs);
 	r->chan_subs = calloc((size_t)o->channels, sizeof *r->chan_subs);
 	r->body_tmpl = malloc((size_t)o->size);
+	for (int i = 0; i < o->publishers && r->pubs; i++)
+		if (!(r->pubs[i].sent_ns = calloc((size_t)o->window, sizeof(uint64_t))))
+			return fprintf(stderr, "fanout: out of memory\n"), -1;
 	if (r->ep < 0 || !r->seen || !r->last_g || !r->subs || !r->pubs || !r->chan_subs ||
 	    !r->body_tmpl) {
 		fprintf(stderr, "fanout: out of memory (%zu MiB of bitmap)\n", bits / 8 >> 20);
@@ -1009,6 +1469,9 @@ static void report_print(const struct run *r, const struct report *rep)
 	double us[4];
 	for (int i = 0; i < 4; i++)
 		us[i] = hist_quantile(r->hist, rx, q[i]) / 1e3;
+	double ack_us[3];
+	for (int i = 0; i < 3; i++)
+		ack_us[i] = hist_quantile(r->ack_hist, r->ack_n, q[i == 0 ? 0 : i + 1]) / 1e3;
 	char rate[32];
 	if (o->rate > 0)
 		snprintf(rate, sizeof rate, "%.0f", o->rate);
@@ -1016,7 +1479,7 @@ static void report_print(const struct run *r, const struct report *rep)
 		snprintf(rate, sizeof rate, "\"max\"");
 	long errors = lost +
 	              (long)(r->duplicated + r->out_of_order + r->misrouted + r->bad_payload +
-	                     r->protocol_errors + r->stale) +
+	                     r->protocol_errors + r->stale + r->gaps) +
 	              r->pub_errors + r->failed + r->closed + (rep->timed_out ? 1 : 0);
 	printf("{\"bench\":\"fanout\",\"transport\":\"%s\",\"url\":\"http://%s:%d\","
 	       "\"subs\":%d,\"channels\":%d,\"msgs\":%ld,\"size\":%d,\"rate\":%s,"
@@ -1031,10 +1494,14 @@ static void report_print(const struct run *r, const struct report *rep)
 	       "\"client_cpu_s\":%.3f,\"server_cpu_s\":%.3f,\"server_cpu_us_per_delivery\":%.3f,"
 	       "\"rss_before_kb\":%ld,\"rss_connected_kb\":%ld,\"rss_per_conn_bytes\":%.0f,"
 	       "\"rss_peak_kb\":%ld,\"rss_after_kb\":%ld,"
-	       "\"timed_out\":%s,\"stop\":\"%s\",\"errors\":%ld}\n",
-	       o->transport == TRANSPORT_WS ? "ws" : "sse", o->host, o->port, o->subs, o->channels,
-	       o->msgs, o->size, rate, o->publishers, o->window, r->subscribed, r->failed,
-	       r->closed, rep->connect_s, r->acked, r->pub_errors, rep->publish_s,
+	       "\"timed_out\":%s,\"stop\":\"%s\",\"errors\":%ld,"
+	       "\"pub_transport\":\"%s\",\"gaps\":%" PRIu64 ",\"ack_p50_us\":%.0f,"
+	       "\"ack_p99_us\":%.0f,\"ack_p999_us\":%.0f,\"ack_max_us\":%.0f,"
+	       "\"server_cpu_us_per_publish\":%.3f,\"polls\":%" PRIu64 ",\"empty_polls\":%" PRIu64
+	       ",\"msgs_per_poll\":%.1f,\"max_msgs_per_poll\":%" PRIu64 "}\n",
+	       transport_names[o->transport], o->host, o->port, o->subs, o->channels, o->msgs,
+	       o->size, rate, o->publishers, o->window, r->subscribed, r->failed, r->closed,
+	       rep->connect_s, r->acked, r->pub_errors, rep->publish_s,
 	       rep->publish_s > 0 ? (double)r->acked / rep->publish_s : 0, rep->expected, rx, lost,
 	       r->duplicated, r->out_of_order, r->misrouted, r->bad_payload, r->protocol_errors,
 	       r->stale, win, win > 0 ? (double)rx / win : 0, us[0], us[1], us[2], us[3],
@@ -1046,16 +1513,20 @@ static void report_print(const struct run *r, const struct report *rep)
 	                         r->subscribed
 	               : 0,
 	       rep->rss_peak_kb, rep->rss_after_kb, rep->timed_out ? "true" : "false",
-	       rep->stop_reason, errors);
+	       rep->stop_reason, errors, o->pub_ws ? "wsproto" : "http", r->gaps, ack_us[0],
+	       ack_us[1], ack_us[2], (double)r->ack_max / 1e3,
+	       rep->server_cpu_s * 1e6 / (double)(r->acked ? r->acked : 1), r->polls,
+	       r->empty_polls, r->polls ? (double)rx / (double)r->polls : 0, r->poll_max);
 	fflush(stdout);
 	fprintf(stderr,
 	        "fanout %s: %d/%d subscribed in %.2f s; %ld published in %.2f s; "
 	        "%" PRIu64 "/%ld delivered (lost %ld, dup %" PRIu64 ", ooo %" PRIu64
-	        ") in %.2f s = %.0f/s; p50 %.0f us p99 %.0f us max %.0f us; stop: %s\n",
-	        o->transport == TRANSPORT_WS ? "ws" : "sse", r->subscribed, o->subs, rep->connect_s,
-	        r->acked, rep->publish_s, rx, rep->expected, lost, r->duplicated, r->out_of_order,
-	        win, win > 0 ? (double)rx / win : 0, us[0], us[2], (double)r->lat_max / 1e3,
-	        rep->stop_reason);
+	        ") in %.2f s = %.0f/s; p50 %.0f us p99 %.0f us max %.0f us; "
+	        "%s acks p50 %.0f us p99 %.0f us; stop: %s\n",
+	        transport_names[o->transport], r->subscribed, o->subs, rep->connect_s, r->acked,
+	        rep->publish_s, rx, rep->expected, lost, r->duplicated, r->out_of_order, win,
+	        win > 0 ? (double)rx / win : 0, us[0], us[2], (double)r->lat_max / 1e3,
+	        o->pub_ws ? "wsproto" : "http", ack_us[0], ack_us[1], rep->stop_reason);
 }
 
 static int run(const struct opts *o)
@@ -1168,7 +1639,8 @@ static int run(const struct opts *o)
 			close_rst(r->pubs[i].fd);
 	bool clean = !r->stale && !rep.timed_out && r->failed == 0 && r->closed == 0 &&
 	             r->pub_errors == 0 && (long)r->received == rep.expected && !r->duplicated &&
-	             !r->out_of_order && !r->misrouted && !r->bad_payload && !r->protocol_errors;
+	             !r->out_of_order && !r->misrouted && !r->bad_payload && !r->protocol_errors &&
+	             !r->gaps;
 	return clean ? 0 : 1;
 }
 

@@ -26,7 +26,9 @@
 #
 # Environment (defaults in brackets):
 #   CRIER_BIN [build/crier, built with `make build` if missing]
-#   SERVERS ["crier nginx-nchan ceiling"]  TRANSPORTS ["ws sse"]
+#   SERVERS ["crier nginx-nchan ceiling"]  TRANSPORTS ["ws sse"] (also
+#     wsproto and poll, crier only: SERVERS=crier; bench/transports.sh runs
+#     all four side by side, with long-poll and /ws publishing)
 #   CONFIGS ["pinned shared"]  SHARED_WORKERS [2]
 #   SUBS [5000]  CHANNELS [1]  MSGS [600]  SIZE [64]  PUBLISHERS [4]
 #   WINDOW [8]  RATE [max]  TIMEOUT [90]  DRAIN [3]
@@ -291,7 +293,7 @@ run_one() { # SERVER CONFIG VARIANT TRANSPORT
 		'{bench, server:$server, config:$config, variant:$variant, workers:$workers} + . +
 		 {cpu0_busy:$cpu0, exit_code:$rc} + $prof' <<<"$out")
 	emit "$line"
-	log "$(jq -r '"\(.server|.+"            "|.[0:11]) \(.config) \(.variant) \(.transport|.+"   "|.[0:3]) w=\(.workers)  \(.deliveries_per_s) deliveries/s  p50 \(.p50_us) us  p99 \(.p99_us) us  max \(.max_us) us  lost \(.lost) dup \(.duplicated) ooo \(.out_of_order)  connect \(.connect_s) s  RSS/conn \(.rss_per_conn_bytes) B peak \(.rss_peak_kb) KiB  server \(.server_cpu_us_per_delivery) us/delivery" + (if .syscalls_per_delivery then "  syscalls/delivery \(.syscalls_per_delivery) per msg \(.syscalls_per_msg)" else "" end) + (if .timed_out then "  TIMED OUT" else "" end)' <<<"$line")"
+	log "$(jq -r '"\(.server|.+"            "|.[0:11]) \(.config) \(.variant) \(.transport|.+"       "|.[0:7]) w=\(.workers)  \(.deliveries_per_s) deliveries/s  p50 \(.p50_us) us  p99 \(.p99_us) us  max \(.max_us) us  lost \(.lost) dup \(.duplicated) ooo \(.out_of_order)  connect \(.connect_s) s  RSS/conn \(.rss_per_conn_bytes) B peak \(.rss_peak_kb) KiB  server \(.server_cpu_us_per_delivery) us/delivery" + (if .syscalls_per_delivery then "  syscalls/delivery \(.syscalls_per_delivery) per msg \(.syscalls_per_msg)" else "" end) + (if .timed_out then "  TIMED OUT" else "" end)' <<<"$line")"
 }
 
 # The issue's targets, from this run's pinned "one" lines.

@@ -1,0 +1,285 @@
+#!/usr/bin/env bash
+# bench/transports.sh: crier's four subscriber transports and /ws publishing,
+# side by side in one run (crier only; bench/fanout.sh compares hubs).
+#
+# Per config (each run on a freshly started crier, stopped after it):
+#   fanout-ws, fanout-sse, fanout-wsproto: SUBS subscribers on one channel
+#     (raw WebSocket /sub, SSE /sub, crier.v1 over /ws), MSGS messages of
+#     SIZE bytes from PUBLISHERS HTTP publishers x WINDOW: deliveries/s and
+#     publish-to-delivery latency. wsproto vs ws is the envelope's cost.
+#   poll: POLL_SUBS long-poll clients on one channel, each looping
+#     GET /sub/bench0?since=<next> on a keep-alive connection, POLL_MSGS
+#     messages: messages delivered/s (summed over clients), polls, messages
+#     per poll.
+#   pub-wsproto: PUBWS_CONNS /ws connections each keeping PUBWS_WINDOW
+#     publishes in flight, PUBWS_MSGS messages to a channel with PUBWS_SUBS
+#     /ws subscribers: acks/s (pub_per_s) and ack latency (ack_p50_us,
+#     ack_p99_us).
+#   pub-http: the same load as HTTP/1.1 POST /pub/bench0 (PUBWS_CONNS
+#     keep-alive connections pipelining PUBWS_WINDOW), for reference.
+# Configs: "pinned": crier --workers 1 on CPU 0, bench/fanout on CPU 1;
+# "shared": --workers SHARED_WORKERS, nothing pinned.
+#
+# crier runs with --poll-timeout 30s (no poll times out during a run) and
+# --history-size HISTORY (a poller between two polls is fed from history:
+# it must hold every message of the run, or pollers see gaps), the same in
+# every run so the lines compare.
+#
+# stdout: "machine", one line per measurement (bench/fanout's JSON plus
+# server, config, measure, workers, cpu0_busy, exit_code), one
+# "transports_summary" line. stderr: a human summary. Both also under
+# bench/results/transports-STAMP.*.
+#
+# Environment (defaults in brackets):
+#   CRIER_BIN [build/crier, built with `make build` if missing]
+#   CONFIGS ["pinned shared"]  SHARED_WORKERS [2]
+#   MEASURES ["fanout-ws fanout-sse fanout-wsproto poll pub-wsproto pub-http"]
+#   SUBS [5000]  MSGS [600]  SIZE [64]  PUBLISHERS [4]  WINDOW [8]
+#   POLL_SUBS [1000]  POLL_MSGS [5000]
+#   PUBWS_CONNS [50]  PUBWS_WINDOW [16]  PUBWS_MSGS [1000000]  PUBWS_SUBS [0]
+#   HISTORY [max(MSGS, POLL_MSGS)]  TIMEOUT [90]  DRAIN [3]
+#   CRIER_PORT [18594]  CRIER_FLAGS [] extra flags for `crier serve`
+#   PROFILE [0]  1: perf stat on crier during each run (syscalls and
+#                context switches per delivery / per message)
+set -Eeuo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+RESULTS_DIR=$ROOT/bench/results
+CONFIGS=${CONFIGS:-pinned shared}
+SHARED_WORKERS=${SHARED_WORKERS:-2}
+MEASURES=${MEASURES:-fanout-ws fanout-sse fanout-wsproto poll pub-wsproto pub-http}
+SUBS=${SUBS:-5000}
+MSGS=${MSGS:-600}
+SIZE=${SIZE:-64}
+PUBLISHERS=${PUBLISHERS:-4}
+WINDOW=${WINDOW:-8}
+POLL_SUBS=${POLL_SUBS:-1000}
+POLL_MSGS=${POLL_MSGS:-5000}
+PUBWS_CONNS=${PUBWS_CONNS:-50}
+PUBWS_WINDOW=${PUBWS_WINDOW:-16}
+PUBWS_MSGS=${PUBWS_MSGS:-1000000}
+PUBWS_SUBS=${PUBWS_SUBS:-0}
+HISTORY=${HISTORY:-$((MSGS > POLL_MSGS ? MSGS : POLL_MSGS))}
+TIMEOUT=${TIMEOUT:-90}
+DRAIN=${DRAIN:-3}
+CRIER_PORT=${CRIER_PORT:-18594}
+CRIER_FLAGS=${CRIER_FLAGS:-}
+PROFILE=${PROFILE:-0}
+MAX_CONNS=$((SUBS + 2000))
+
+mkdir -p "$RESULTS_DIR"
+STAMP=$(date -u +%Y%m%dT%H%M%SZ)
+OUT=$RESULTS_DIR/transports-$STAMP.jsonl
+LOG=$RESULTS_DIR/transports-$STAMP.log
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/crier-bench-transports.XXXXXX")
+SERVER_PID='' PERF_PID=''
+
+log() { printf '%s\n' "$*" | tee -a "$LOG" >&2; }
+emit() { printf '%s\n' "$1" | tee -a "$OUT"; }
+die() {
+	log "transports.sh: $*"
+	exit 1
+}
+
+# Stop the crier we started, by its pid: TERM, up to 5 s, then KILL.
+stop_server() {
+	[ -n "$SERVER_PID" ] || return 0
+	kill -TERM "$SERVER_PID" 2>/dev/null || true
+	for _ in $(seq 50); do
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$SERVER_PID" 2>/dev/null; then
+		log "warning: crier (pid $SERVER_PID) still running 5 s after SIGTERM; killed"
+		kill -KILL "$SERVER_PID" 2>/dev/null || true
+	fi
+	wait "$SERVER_PID" 2>/dev/null || true
+	SERVER_PID=
+}
+
+cleanup() {
+	local rc=$?
+	[ -n "$PERF_PID" ] && kill -INT "$PERF_PID" 2>/dev/null
+	stop_server
+	rm -rf "$TMP"
+	exit $rc
+}
+trap cleanup EXIT
+trap 'log "transports.sh: line $LINENO failed: $BASH_COMMAND"' ERR
+trap 'exit 130' INT TERM
+
+start_crier() { # WORKERS CPUSET(or empty)
+	local pin=() extra=()
+	[ -n "$2" ] && pin=(taskset -c "$2")
+	! ss -Htln "sport = :$CRIER_PORT" | grep -q . || die "port $CRIER_PORT is in use (set CRIER_PORT)"
+	read -ra extra <<<"$CRIER_FLAGS"
+	"${pin[@]}" "$CRIER_BIN" serve --listen "127.0.0.1:$CRIER_PORT" --workers "$1" \
+		--max-connections "$MAX_CONNS" --poll-timeout 30s --history-size "$HISTORY" \
+		"${extra[@]}" 2>"$TMP/crier.log" &
+	SERVER_PID=$!
+	for _ in $(seq 100); do
+		kill -0 "$SERVER_PID" 2>/dev/null || {
+			tail -n 20 "$TMP/crier.log" >&2 || true
+			die "crier exited during start-up (log above)"
+		}
+		[ "$(curl -s -m 1 "http://127.0.0.1:$CRIER_PORT/healthz" || true)" = ok ] && return 0
+		sleep 0.1
+	done
+	die "crier did not answer GET /healthz with ok within 10 s"
+}
+
+busy_cpu() {
+	local a b
+	a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat)
+	sleep 1
+	b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat)
+	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
+		printf "%.2f", (y[2] > x[2] ? (y[1] - x[1]) / (y[2] - x[2]) : 0) }'
+}
+
+cpu_ticks() { awk -v c="$1" '$1 == c { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
+
+# PROFILE=1: perf stat on crier's threads from DELAY s after start until
+# fanout exits (subscribing 5,000 takes about 0.5 s: use MSGS >= 3000 so
+# publishing outlasts the delay).
+start_profile() { # PID DELAY_S
+	PERF_PID=''
+	[ "$PROFILE" = 1 ] || return 0
+	command -v perf >/dev/null || die "PROFILE=1 needs perf (apt-get install linux-perf)"
+	rm -f "$TMP/perf.csv"
+	(sleep "$2" && exec perf stat -x, -o "$TMP/perf.csv" \
+		-e raw_syscalls:sys_enter,context-switches,task-clock -p "$1") >/dev/null 2>&1 &
+	PERF_PID=$!
+}
+
+profile_json() { # DELIVERIES PUBLISHED
+	[ -n "$PERF_PID" ] || {
+		echo '{}'
+		return 0
+	}
+	kill -INT "$PERF_PID" 2>/dev/null || true
+	wait "$PERF_PID" 2>/dev/null || true
+	PERF_PID=
+	[ -s "$TMP/perf.csv" ] || {
+		echo '{}'
+		return 0
+	}
+	awk -F, -v d="$1" -v m="$2" '
+		$3 == "raw_syscalls:sys_enter" { sc = $1 }
+		$3 == "context-switches" { cs = $1 }
+		END { if (d < 1) d = 1; if (m < 1) m = 1
+		      printf "{\"perf_syscalls\":%d,\"syscalls_per_delivery\":%.4f,\"syscalls_per_msg\":%.2f,\"ctx_switches_per_msg\":%.3f}\n", sc, sc / d, sc / m, cs / m }' \
+		"$TMP/perf.csv"
+}
+
+run_one() { # CONFIG MEASURE
+	local config=$1 measure=$2 workers scpu='' cpin=() args=()
+	if [ "$config" = pinned ]; then
+		workers=1 scpu=0 cpin=(taskset -c 1)
+	else
+		workers=$SHARED_WORKERS
+	fi
+	case $measure in
+	fanout-ws | fanout-sse | fanout-wsproto)
+		args=(--subs "$SUBS" --transport "${measure#fanout-}" --msgs "$MSGS"
+			--publishers "$PUBLISHERS" --window "$WINDOW") ;;
+	poll)
+		args=(--subs "$POLL_SUBS" --transport poll --msgs "$POLL_MSGS"
+			--publishers "$PUBLISHERS" --window "$WINDOW") ;;
+	pub-wsproto)
+		args=(--subs "$PUBWS_SUBS" --transport wsproto --msgs "$PUBWS_MSGS"
+			--pub-transport wsproto --publishers "$PUBWS_CONNS" --window "$PUBWS_WINDOW") ;;
+	pub-http)
+		args=(--subs "$PUBWS_SUBS" --transport wsproto --msgs "$PUBWS_MSGS"
+			--pub-transport http --publishers "$PUBWS_CONNS" --window "$PUBWS_WINDOW") ;;
+	*) die "unknown measure $measure" ;;
+	esac
+	start_crier "$workers" "$scpu"
+	local c0 c1 out rc=0
+	c0=$(cpu_ticks cpu0)
+	start_profile "$SERVER_PID" 1
+	"${cpin[@]}" timeout $((TIMEOUT + 30)) "$FANOUT" --url "http://127.0.0.1:$CRIER_PORT" \
+		"${args[@]}" --channels 1 --rate max --size "$SIZE" --timeout "$TIMEOUT" \
+		--drain "$DRAIN" --server-pid "$SERVER_PID" >"$TMP/run.json" 2>>"$LOG" || rc=$?
+	c1=$(cpu_ticks cpu0)
+	out=$(cat "$TMP/run.json")
+	[ -n "$out" ] || die "fanout printed nothing for $measure (exit $rc, see $LOG)"
+	local prof
+	prof=$(profile_json "$(jq .received <<<"$out")" "$(jq .published <<<"$out")")
+	stop_server
+	local cpu0
+	cpu0=$(awk -v a="$c0" -v b="$c1" 'BEGIN { split(a, x, " "); split(b, y, " ")
+		printf "%.2f", (y[2] > x[2] ? (y[1] - x[1]) / (y[2] - x[2]) : 0) }')
+	local line
+	line=$(jq -c --arg config "$config" --arg measure "$measure" --argjson workers "$workers" \
+		--argjson rc "$rc" --argjson prof "$prof" --argjson cpu0 "$cpu0" \
+		'{bench, server:"crier", config:$config, measure:$measure, workers:$workers} + . +
+		 {cpu0_busy:$cpu0, exit_code:$rc} + $prof' <<<"$out")
+	emit "$line"
+	if [ "$measure" = pub-wsproto ] || [ "$measure" = pub-http ]; then
+		log "$(jq -r '"\(.config) \(.measure|.+"              "|.[0:14]) w=\(.workers)  \(.pub_per_s) acks/s from \(.publishers) conns x window \(.window)  ack p50 \(.ack_p50_us) us p99 \(.ack_p99_us) us  subs \(.subscribed) lost \(.lost)  errors \(.errors)  server \(.server_cpu_us_per_publish) us/publish" + (if .syscalls_per_msg then "  syscalls/publish \(.syscalls_per_msg)" else "" end)' <<<"$line")"
+	else
+		log "$(jq -r '"\(.config) \(.measure|.+"              "|.[0:14]) w=\(.workers)  \(.deliveries_per_s) deliveries/s  p50 \(.p50_us) us p99 \(.p99_us) us  subs \(.subscribed) lost \(.lost) dup \(.duplicated) ooo \(.out_of_order) gaps \(.gaps) errors \(.errors)  server \(.server_cpu_us_per_delivery) us/delivery" + (if .measure == "poll" then "  polls \(.polls) (\(.msgs_per_poll) msgs/poll, \(.empty_polls) empty)" else "" end) + (if .syscalls_per_delivery then "  syscalls/delivery \(.syscalls_per_delivery)" else "" end)' <<<"$line")"
+	fi
+}
+
+emit_summary() {
+	local line
+	line=$(jq -cs '
+		def pick(c; m): [.[] | select(.bench == "fanout" and .config == c and .measure == m)] | .[0];
+		def ratio(a; b): if a != null and b != null and b > 0 then (a / b * 1000 | round / 1000) else null end;
+		def cfg(c): {ws: pick(c; "fanout-ws"), sse: pick(c; "fanout-sse"), wp: pick(c; "fanout-wsproto"),
+		             poll: pick(c; "poll"), pub: pick(c; "pub-wsproto"), http: pick(c; "pub-http")} |
+			{ws_dps: .ws.deliveries_per_s, sse_dps: .sse.deliveries_per_s, wsproto_dps: .wp.deliveries_per_s,
+			 wsproto_vs_ws: ratio(.wp.deliveries_per_s; .ws.deliveries_per_s),
+			 wsproto_vs_sse: ratio(.wp.deliveries_per_s; .sse.deliveries_per_s),
+			 us_per_delivery: {ws: .ws.server_cpu_us_per_delivery, sse: .sse.server_cpu_us_per_delivery,
+			                   wsproto: .wp.server_cpu_us_per_delivery},
+			 p99_us: {ws: .ws.p99_us, sse: .sse.p99_us, wsproto: .wp.p99_us},
+			 poll_msgs_per_s: .poll.deliveries_per_s, poll_msgs_per_poll: .poll.msgs_per_poll,
+			 pub_acks_per_s: .pub.pub_per_s, pub_ack_p50_us: .pub.ack_p50_us, pub_ack_p99_us: .pub.ack_p99_us,
+			 pub_us_per_publish: .pub.server_cpu_us_per_publish,
+			 http_pub_per_s: .http.pub_per_s, http_ack_p50_us: .http.ack_p50_us, http_ack_p99_us: .http.ack_p99_us,
+			 http_us_per_publish: .http.server_cpu_us_per_publish,
+			 errors: ([.ws, .sse, .wp, .poll, .pub, .http | select(. != null) | .errors] | add)};
+		{bench: "transports_summary", pinned: cfg("pinned"), shared: cfg("shared")}' "$OUT")
+	emit "$line"
+	for c in pinned shared; do
+		log "$(jq -r --arg c "$c" '.[$c] | select(.ws_dps != null or .poll_msgs_per_s != null or .pub_acks_per_s != null) | "summary \($c): deliveries/s ws \(.ws_dps) sse \(.sse_dps) wsproto \(.wsproto_dps) (wsproto/ws \(.wsproto_vs_ws), /sse \(.wsproto_vs_sse)); poll \(.poll_msgs_per_s) msgs/s; /ws publish \(.pub_acks_per_s) acks/s p50 \(.pub_ack_p50_us) us p99 \(.pub_ack_p99_us) us (HTTP: \(.http_pub_per_s)/s p50 \(.http_ack_p50_us) us p99 \(.http_ack_p99_us) us); errors \(.errors)"' <<<"$line")"
+	done
+}
+
+main() {
+	for tool in curl jq taskset ss cc; do
+		command -v "$tool" >/dev/null || die "$tool is not installed (apt-get install curl jq util-linux iproute2 gcc)"
+	done
+	if [ -z "${CRIER_BIN:-}" ]; then
+		CRIER_BIN=$ROOT/build/crier
+		[ -x "$CRIER_BIN" ] || (cd "$ROOT" && make build >&2) || die "make build failed"
+	fi
+	[ -x "$CRIER_BIN" ] || die "CRIER_BIN=$CRIER_BIN is not executable"
+	FANOUT=$RESULTS_DIR/fanout
+	cc -O2 -std=c11 -Wall -Wextra -Werror -o "$FANOUT" "$ROOT/bench/fanout.c" ||
+		die "building bench/fanout.c failed"
+	BUSY=$(busy_cpu)
+	emit "$(jq -cn --argjson nproc "$(nproc)" \
+		--arg cpu "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
+		--arg kernel "$(uname -r)" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
+		--argjson busy "$BUSY" --arg crier "$("$CRIER_BIN" version 2>/dev/null | head -n1 || true)" \
+		--arg commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)" \
+		--arg stamp "$STAMP" \
+		'{bench:"machine", stamp:$stamp, nproc:$nproc, cpu:$cpu, kernel:$kernel, loadavg:$load,
+		  busy_cpu_before:$busy, crier:$crier, commit:$commit}')"
+	log "machine: $(nproc) x $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg), CPU busy before start $BUSY"
+	if awk -v b="$BUSY" 'BEGIN { exit !(b > 0.1) }'; then
+		log "warning: $(awk -v b="$BUSY" 'BEGIN { printf "%d", b * 100 }') % of the CPUs were busy before the run started: throughput and tail latency from this run are noise"
+	fi
+	log "-- transports: $SUBS subscribers x $MSGS msgs (ws, sse, wsproto), $POLL_SUBS pollers x $POLL_MSGS msgs, $SIZE-byte messages, $PUBLISHERS HTTP publishers x window $WINDOW; /ws publish: $PUBWS_CONNS conns x window $PUBWS_WINDOW, $PUBWS_MSGS msgs, $PUBWS_SUBS subscribers; history $HISTORY"
+	for config in $CONFIGS; do
+		for measure in $MEASURES; do run_one "$config" "$measure"; done
+	done
+	emit_summary
+	log "results: $OUT"
+}
+
+main "$@"
