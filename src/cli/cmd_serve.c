@@ -96,6 +96,44 @@ static bool cmd_serve_is_loopback(const char *addr)
 	       strncmp(addr, "localhost:", 10) == 0;
 }
 
+/* Logs, limits and warnings before anything listens. Returns 0 or -1. */
+static int cmd_serve_prepare(struct config *cfg)
+{
+	log_set_level(cfg->log_level);
+	for (size_t i = 0; i < cfg->warnings.len; i++) {
+		struct logline l;
+		log_begin(&l, LOG_WARN, "configuration");
+		log_str(&l, "note", cfg->warnings.items[i], strlen(cfg->warnings.items[i]));
+		log_end(&l);
+	}
+	if (cmd_serve_check_nofile(cfg) != 0)
+		return -1;
+	for (size_t i = 0; i < cfg->listen.len; i++)
+		if (!cmd_serve_is_loopback(cfg->listen.items[i]))
+			log_warn("listening on a non-loopback address", "addr=%s",
+			         cfg->listen.items[i]);
+
+	return 0;
+}
+
+/* The HTTP application: every route, and the connection size that fits
+ * every protocol a connection can switch to. Returns 0 or -1. */
+static int cmd_serve_app(struct http_app *app)
+{
+	memset(app, 0, sizeof(*app));
+	size_t sizes[] = {ws_conn_size(), sse_sub_size(), poll_sub_size()};
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
+		app->conn_size = sizes[i] > app->conn_size ? sizes[i] : app->conn_size;
+	app->metrics_extra = app_hub_metrics;
+	if (http_builtin_add(app) != 0 || ws_echo_add(app) != 0 || wsproto_add(app) != 0 ||
+	    app_add_hub_routes(app) != 0)
+		return -1;
+	for (int i = 0; i < app->router.n; i++)
+		app->labels[i] = app->router.routes[i].label;
+	app->labels[app->router.n] = "unmatched";
+	return 0;
+}
+
 int cmd_serve(int argc, char **argv)
 {
 	for (int i = 0; i < argc; i++) {
@@ -110,36 +148,15 @@ int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "crier serve: %s\n", err.msg);
 		return err.exit_code ? err.exit_code : 2;
 	}
-	log_set_level(cfg->log_level);
-	for (size_t i = 0; i < cfg->warnings.len; i++) {
-		struct logline l;
-		log_begin(&l, LOG_WARN, "configuration");
-		log_str(&l, "note", cfg->warnings.items[i], strlen(cfg->warnings.items[i]));
-		log_end(&l);
-	}
-	if (cmd_serve_check_nofile(cfg) != 0) {
+	if (cmd_serve_prepare(cfg) != 0) {
 		config_free(cfg);
 		return 1;
 	}
-	for (size_t i = 0; i < cfg->listen.len; i++)
-		if (!cmd_serve_is_loopback(cfg->listen.items[i]))
-			log_warn("listening on a non-loopback address", "addr=%s",
-			         cfg->listen.items[i]);
-
 	static struct http_app app; /* read-only once the workers run */
-	memset(&app, 0, sizeof(app));
-	size_t sizes[] = {ws_conn_size(), sse_sub_size(), poll_sub_size()};
-	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++)
-		app.conn_size = sizes[i] > app.conn_size ? sizes[i] : app.conn_size;
-	app.metrics_extra = app_hub_metrics;
-	if (http_builtin_add(&app) != 0 || ws_echo_add(&app) != 0 || wsproto_add(&app) != 0 ||
-	    app_add_hub_routes(&app) != 0) {
+	if (cmd_serve_app(&app) != 0) {
 		config_free(cfg);
 		return 1;
 	}
-	for (int i = 0; i < app.router.n; i++)
-		app.labels[i] = app.router.routes[i].label;
-	app.labels[app.router.n] = "unmatched";
 
 	struct server srv;
 	struct server_hooks hooks = {.accept = http_conn_accept,
