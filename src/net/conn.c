@@ -190,8 +190,10 @@ static void conn_q_consume(struct conn *c, uint64_t n)
 		c->q_head = 0;
 		/* A subscriber that drains between messages keeps the smallest
 		 * ring (64 bytes), so delivering costs no allocation; a ring a
-		 * burst made larger is given back. */
-		if (c->q_cap > CONN_Q_KEEP) {
+		 * burst made larger is given back, and so is a plain HTTP
+		 * connection's (it allocates per response anyway, and idle
+		 * keep-alive connections are the ones there are many of). */
+		if (c->q_cap > CONN_Q_KEEP || c->transport == METRICS_T_HTTP) {
 			free(c->q);
 			c->q = NULL;
 			c->q_cap = 0;
