@@ -84,3 +84,18 @@ test('/metrics: hub families (channels, published, history, deliveries, gaps, co
 	ws.close(1000);
 	await closed(ws);
 });
+
+test('SIGHUP applies hub limits live: a smaller --history-size trims on the next publish', T, async (t) => {
+	const s = await startServer(t, { config: 'history-size = 10\n' });
+	for (let i = 0; i < 8; i++) await publishOk(s, 'live', `m${i}`);
+	assert.equal((await channelInfo(s, 'live')).json.history.length, 8);
+	const from = s.mark();
+	s.writeConfig('history-size = 3\n');
+	s.signal('SIGHUP');
+	await s.waitForLog(/msg="?config reloaded/, 5000, { from });
+	await publishOk(s, 'live', 'after');
+	const info = (await channelInfo(s, 'live')).json;
+	assert.equal(info.history.length, 3, JSON.stringify(info));
+	const { parsed } = await fetchMetrics(s);
+	assert.equal(sample0(parsed, 'crier_hub_history_evictions_total', { reason: 'count' }), 6);
+});
