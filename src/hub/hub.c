@@ -299,59 +299,62 @@ static void hub_on_wake(uv_async_t *a)
 	hw->spare_cap = cap;
 }
 
-static int hub_cmp_seq(const void *a, const void *b)
-{
-	uint64_t x = (*(struct msg *const *)a)->id.seq, y = (*(struct msg *const *)b)->id.seq;
-	return x < y ? -1 : x > y;
-}
-
 /*
  * Collects the next batch for a catching-up subscriber under the lock:
- * messages of its channels after its cursor, in seq order, up to half its
- * budget. Sets *lost when history no longer holds some of them, and makes
- * the subscriber live when the batch reaches the end of history (under the
- * lock, so nothing published afterwards can be missed).
+ * messages of its channels after its cursor, merged in seq order (each
+ * channel's history is already sorted: a k-way merge, k <= 64), up to half
+ * its budget and HUB_BATCH_MAX messages. Sets *lost when history no longer
+ * holds some of them, and makes the subscriber live when the batch reaches
+ * the end of history (under the lock, so nothing published afterwards can
+ * be missed).
  */
 static size_t hub_collect(struct hub_sub *s, struct msg **out, bool *lost)
 {
 	struct hub *h = s->hub;
-	size_t n = 0;
-	bool more = false;
+	uint32_t next[HUB_SUB_CHANNELS_MAX];
 	for (uint32_t i = 0; i < s->n_chans; i++) {
 		struct history *hist = &s->chans[i].ch->hist;
 		if (!s->from_oldest && hist->evicted_seq > s->cursor)
 			*lost = true;
-		/* Each channel contributes its earliest HUB_BATCH_MAX, so the
-		 * merged prefix below is the globally earliest: taking a later
-		 * message of one channel before an earlier one of another would
-		 * move the cursor past the earlier one for good. */
-		uint32_t k = history_after(hist, s->cursor);
-		uint32_t end = hist->len - k > HUB_BATCH_MAX ? k + HUB_BATCH_MAX : hist->len;
-		more |= end < hist->len;
-		for (; k < end; k++)
-			out[n++] = history_at(hist, k);
+		next[i] = history_after(hist, s->cursor);
 	}
-	qsort(out, n, sizeof(*out), hub_cmp_seq);
+	size_t n = 0;
 	uint64_t bytes = 0;
-	size_t take = 0;
-	while (take < n && take < HUB_BATCH_MAX &&
-	       (take == 0 || bytes + out[take]->data_len <= s->budget / 2)) {
-		bytes += out[take]->data_len;
-		msg_ref(out[take++]);
+	bool more = false;
+	for (;;) {
+		int best = -1;
+		for (uint32_t i = 0; i < s->n_chans; i++) {
+			const struct history *hist = &s->chans[i].ch->hist;
+			if (next[i] < hist->len &&
+			    (best < 0 ||
+			     history_at(hist, next[i])->id.seq <
+			             history_at(&s->chans[best].ch->hist, next[best])->id.seq))
+				best = (int)i;
+		}
+		if (best < 0)
+			break;
+		struct msg *m = history_at(&s->chans[best].ch->hist, next[best]);
+		if (n == HUB_BATCH_MAX || (n > 0 && bytes + m->data_len > s->budget / 2)) {
+			more = true;
+			break;
+		}
+		out[n++] = msg_ref(m);
+		bytes += m->data_len;
+		next[best]++;
 	}
-	if (take == n && !more) {
+	if (!more) {
 		s->live = true;
-		if (take == 0)
+		if (n == 0)
 			s->cursor = h->eng->seq; /* nothing to replay: now is the position */
 	}
-	return take;
+	return n;
 }
 
 static void hub_catchup(struct hub_sub *s)
 {
 	struct hub *h = s->hub;
 	struct hub_worker *hw = s->w->ext[WORKER_EXT_HUB];
-	struct msg **batch = malloc(HUB_BATCH_MAX * s->n_chans * sizeof(*batch));
+	struct msg **batch = malloc(HUB_BATCH_MAX * sizeof(*batch));
 	if (!batch) {
 		s->dead = true;
 		s->ops->slow(s);
