@@ -57,6 +57,8 @@ struct hub {
 	struct hub_channel **buckets; /* hub lock */
 	uint32_t n_buckets, n_channels;
 	uint64_t published;            /* hub lock */
+	uint64_t reaped;               /* channels freed by the reaper; hub lock */
+	uint32_t sweep_pos;            /* next bucket the reaper looks at; hub lock */
 	uint64_t channel_limit_hits;   /* hub lock */
 	uint64_t bytes_evicted_logged; /* ENGINE_EVICT_BYTES count at the last warning */
 	int64_t bytes_warned_s;
@@ -174,6 +176,7 @@ int hub_publish(struct hub *h, const char *name, size_t name_len, struct msg *m,
 	struct hub_channel *ch = hub_channel_get(h, name, name_len, &err);
 	if (ch) {
 		m->ch = ch;
+		atomic_fetch_add_explicit(&ch->live_msgs, 1, memory_order_relaxed);
 		err = h->eng->ops->append(h->eng, &ch->hist, m, &h->cfg.limits, clock_mono_ms());
 	}
 	if (!err) {
@@ -626,10 +629,38 @@ void hub_last_id(struct hub *h, char out[ID_STR_MAX])
 	uv_mutex_unlock(&h->lock);
 }
 
+#define HUB_SWEEP_BUCKETS 4096 /* buckets the reaper visits per tick */
+
+/* Frees idle channels in part of the table; hub lock held. A channel with
+ * no subscriber and no history can only be reached again through the
+ * table (which we hold) or a message still alive: live_msgs == 0 read
+ * under the lock means no message can point at it any more. */
+static void hub_reap(struct hub *h)
+{
+	uint32_t n = h->n_buckets < HUB_SWEEP_BUCKETS ? h->n_buckets : HUB_SWEEP_BUCKETS;
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t b = h->sweep_pos++ & (h->n_buckets - 1);
+		for (struct hub_channel **pp = &h->buckets[b]; *pp;) {
+			struct hub_channel *c = *pp;
+			if (c->subs_total || c->hist.len ||
+			    atomic_load_explicit(&c->live_msgs, memory_order_acquire)) {
+				pp = &c->next;
+				continue;
+			}
+			*pp = c->next;
+			history_clear(&c->hist);
+			free(c);
+			h->n_channels--;
+			h->reaped++;
+		}
+	}
+}
+
 void hub_tick(struct hub *h)
 {
 	uv_mutex_lock(&h->lock);
 	h->eng->ops->expire(h->eng, &h->cfg.limits, clock_mono_ms());
+	hub_reap(h);
 	uv_mutex_unlock(&h->lock);
 }
 
@@ -655,7 +686,7 @@ int hub_metrics(struct hub *h, struct buf *out)
 {
 	uv_mutex_lock(&h->lock);
 	struct engine e = *h->eng;
-	uint64_t published = h->published, limit_hits = h->channel_limit_hits;
+	uint64_t published = h->published, limit_hits = h->channel_limit_hits, reaped = h->reaped;
 	uint32_t channels = h->n_channels;
 	uv_mutex_unlock(&h->lock);
 	static const char *const evict[ENGINE_EVICT_N] = {"count", "ttl", "bytes"};
@@ -666,6 +697,9 @@ int hub_metrics(struct hub *h, struct buf *out)
 	        "# HELP crier_hub_channel_limit_total Publishes or subscribes refused at "
 	        "--max-channels.\n# TYPE crier_hub_channel_limit_total counter\n"
 	        "crier_hub_channel_limit_total %" PRIu64 "\n"
+	        "# HELP crier_hub_channels_reaped_total Idle channels freed (no subscriber, no "
+	        "history).\n# TYPE crier_hub_channels_reaped_total counter\n"
+	        "crier_hub_channels_reaped_total %" PRIu64 "\n"
 	        "# HELP crier_hub_published_total Messages published.\n"
 	        "# TYPE crier_hub_published_total counter\ncrier_hub_published_total %" PRIu64 "\n"
 	        "# HELP crier_hub_history_messages Messages held in history.\n"
@@ -674,7 +708,7 @@ int hub_metrics(struct hub *h, struct buf *out)
 	        "# TYPE crier_hub_history_bytes gauge\ncrier_hub_history_bytes %" PRIu64 "\n"
 	        "# HELP crier_hub_history_evictions_total Messages dropped from history, by "
 	        "limit.\n# TYPE crier_hub_history_evictions_total counter\n",
-	        channels, limit_hits, published, e.count, e.bytes);
+	        channels, limit_hits, reaped, published, e.count, e.bytes);
 	for (int i = 0; i < ENGINE_EVICT_N; i++)
 		buf_printf(out, "crier_hub_history_evictions_total{reason=\"%s\"} %" PRIu64 "\n",
 		           evict[i], e.evicted[i]);

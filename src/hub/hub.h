@@ -29,6 +29,7 @@
 #include "hub/msg.h"
 #include "net/server.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -49,9 +50,10 @@ struct hub_chan_local {
 struct hub_channel {
 	struct hub_channel *next; /* hash chain */
 	uint64_t hash;
-	struct history hist; /* hub lock */
-	uint32_t subs_total; /* hub lock */
-	uint64_t published;  /* messages ever published here; hub lock */
+	struct history hist;   /* hub lock */
+	uint32_t subs_total;   /* hub lock */
+	uint64_t published;    /* messages ever published here; hub lock */
+	atomic_uint live_msgs; /* messages alive that point here (any thread) */
 	uint8_t name_len;
 	char name[HUB_CHANNEL_MAX + 1];
 	struct hub_chan_local local[]; /* one per worker */
@@ -177,7 +179,9 @@ void hub_last_id(struct hub *h, char out[ID_STR_MAX]);
 /* Appends the hub's Prometheus families to out. */
 int hub_metrics(struct hub *h, struct buf *out);
 
-/* Periodic work (history TTL); call about once a second from any worker. */
+/* Periodic work, about once a second from any worker: history TTL, and
+ * reaping channels that have no subscriber, no history and no message in
+ * flight (so per-user channel names do not fill --max-channels forever). */
 void hub_tick(struct hub *h);
 
 /* Releases the worker's hub state; server hook. */

@@ -7,6 +7,8 @@
  */
 #include "hub/msg.h"
 
+#include "hub/hub.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -50,6 +52,8 @@ void msg_unref(struct msg *m)
 		return;
 	for (int i = 0; i < MSG_ENC_COUNT; i++)
 		rcbuf_unref(atomic_load_explicit(&m->enc[i], memory_order_relaxed));
+	if (m->ch) /* the last use of the channel: the reaper may free it after */
+		atomic_fetch_sub_explicit(&m->ch->live_msgs, 1, memory_order_release);
 	free(m);
 }
 

@@ -99,3 +99,28 @@ test('SIGHUP applies hub limits live: a smaller --history-size trims on the next
 	const { parsed } = await fetchMetrics(s);
 	assert.equal(sample0(parsed, 'crier_hub_history_evictions_total', { reason: 'count' }), 6);
 });
+
+test('idle channels are reaped once history expires, freeing --max-channels; a subscribed one stays', T, async (t) => {
+	const s = await startServer(t, { args: ['--history-ttl', '300ms', '--max-channels', '3'] });
+	const keep = await SseSub.open(s, '/sub/kept');
+	assert.equal(keep.status, 200);
+	await publishOk(s, 'a', 'x');
+	await publishOk(s, 'b', 'y');
+	const refused = await fetch(`http://127.0.0.1:${s.port}/pub/c`, { method: 'POST', body: 'z', signal: AbortSignal.timeout(5000) });
+	assert.equal(refused.status, 503, 'three channels (kept, a, b): the fourth is refused');
+	// History expires after 300 ms; the reaper runs every second.
+	const deadline = Date.now() + 5000;
+	let ok = false;
+	while (!ok && Date.now() < deadline) {
+		await sleep(200);
+		const r = await fetch(`http://127.0.0.1:${s.port}/pub/c`, { method: 'POST', body: 'z', signal: AbortSignal.timeout(5000) });
+		ok = r.status === 200;
+	}
+	assert.ok(ok, 'a new channel is accepted once idle ones are reaped');
+	const { parsed } = await fetchMetrics(s);
+	assert.ok(sample0(parsed, 'crier_hub_channels_reaped_total') >= 2);
+	assert.equal((await channelInfo(s, 'a')).status, 404, 'a was reaped');
+	// The subscribed channel survived and still delivers.
+	await publishOk(s, 'kept', 'still here');
+	await keep.waitFor(() => keep.items.some((e) => e.data === 'still here'), 5000, 'delivery on the kept channel');
+});
