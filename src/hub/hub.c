@@ -26,7 +26,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HUB_BATCH_MAX 1024 /* messages per catch-up step */
+#define HUB_BATCH_MAX    1024  /* messages per catch-up step */
+#define HUB_REAPED_SLOTS 16384 /* remembered reaped channels (256 KiB) */
+
+/* A reaped channel's evicted_seq, so that re-creating the channel keeps
+ * the gap contract: a resume from before its evicted messages is still
+ * told. Direct-mapped by name hash; a displaced mark raises reap_floor,
+ * which errs towards a gap notice, never towards a silent skip. */
+struct hub_reaped {
+	uint64_t hash;
+	uint64_t seq;
+};
 
 enum hub_gap { HUB_GAP_EXPIRED = 0, HUB_GAP_EPOCH, HUB_GAP_UNKNOWN, HUB_GAP_N };
 static const char *const hub_gap_names[HUB_GAP_N] = {"expired", "epoch", "unknown"};
@@ -59,6 +69,8 @@ struct hub {
 	uint64_t published;            /* hub lock */
 	uint64_t reaped;               /* channels freed by the reaper; hub lock */
 	uint32_t sweep_pos;            /* next bucket the reaper looks at; hub lock */
+	struct hub_reaped *marks;      /* eviction marks of reaped channels, by name hash */
+	uint64_t reap_floor;           /* marks displaced from marks[]: applies to every name */
 	uint64_t channel_limit_hits;   /* hub lock */
 	uint64_t bytes_evicted_logged; /* ENGINE_EVICT_BYTES count at the last warning */
 	int64_t bytes_warned_s;
@@ -125,6 +137,10 @@ static struct hub_channel *hub_channel_get(struct hub *h, const char *name, size
 		return NULL;
 	}
 	c->hash = hash;
+	const struct hub_reaped *r = &h->marks[hash & (HUB_REAPED_SLOTS - 1)];
+	c->hist.evicted_seq = r->seq && r->hash == hash ? r->seq : 0;
+	if (h->reap_floor > c->hist.evicted_seq)
+		c->hist.evicted_seq = h->reap_floor;
 	c->name_len = (uint8_t)len;
 	memcpy(c->name, name, len);
 	for (uint32_t i = 0; i < h->n_workers; i++)
@@ -631,6 +647,17 @@ void hub_last_id(struct hub *h, char out[ID_STR_MAX])
 
 #define HUB_SWEEP_BUCKETS 4096 /* buckets the reaper visits per tick */
 
+static void hub_remember(struct hub *h, const struct hub_channel *c)
+{
+	if (c->hist.evicted_seq == 0)
+		return; /* nothing was ever lost here: nothing to remember */
+	struct hub_reaped *r = &h->marks[c->hash & (HUB_REAPED_SLOTS - 1)];
+	if (r->seq && r->hash != c->hash && r->seq > h->reap_floor)
+		h->reap_floor = r->seq;
+	r->hash = c->hash;
+	r->seq = c->hist.evicted_seq;
+}
+
 /* Frees idle channels in part of the table; hub lock held. A channel with
  * no subscriber and no history can only be reached again through the
  * table (which we hold) or a message still alive: live_msgs == 0 read
@@ -648,6 +675,7 @@ static void hub_reap(struct hub *h)
 				continue;
 			}
 			*pp = c->next;
+			hub_remember(h, c);
 			history_clear(&c->hist);
 			free(c);
 			h->n_channels--;
@@ -750,9 +778,11 @@ struct hub *hub_new(struct server *srv, const struct hub_config *cfg)
 	h->buckets = calloc(h->n_buckets, sizeof(*h->buckets));
 	h->workers = calloc(h->n_workers, sizeof(*h->workers));
 	h->eng = engine_memory_new();
-	if (!h->buckets || !h->workers || !h->eng || uv_mutex_init(&h->lock) != 0) {
+	h->marks = calloc(HUB_REAPED_SLOTS, sizeof(*h->marks));
+	if (!h->buckets || !h->workers || !h->eng || !h->marks || uv_mutex_init(&h->lock) != 0) {
 		free(h->buckets);
 		free(h->workers);
+		free(h->marks);
 		free(h);
 		return NULL;
 	}
@@ -810,6 +840,7 @@ void hub_free(struct hub *h)
 	}
 	h->eng->ops->free(h->eng);
 	uv_mutex_destroy(&h->lock);
+	free(h->marks);
 	free(h->buckets);
 	free(h->workers);
 	free(h);
