@@ -17,8 +17,33 @@ static const char cli_usage[] =
         "\n"
         "commands:\n"
         "  serve      run the hub (default 127.0.0.1:8080)\n"
+        "  sub        subscribe to channels and print events as they arrive\n"
+        "  pub        publish DATA, or each line of stdin, and print the ids\n"
         "  version    print the version\n"
         "  help [CMD] show help for a command\n";
+
+static const char cli_sub_usage[] =
+        "usage: crier sub [--url URL] [--transport auto|sse|ws|wsproto|poll] [--since ID]\n"
+        "                 [--format text|json|sse] [--count N] [--timeout S] [--token T]\n"
+        "                 [--max-attempts N] [--heartbeat S] CHANNEL...\n"
+        "\n"
+        "Print events of the channels as they arrive (text: `id channel event data`, one\n"
+        "line; json: one object per line; sse: an event stream). Reconnects and resumes\n"
+        "from the last id; gaps are reported on stderr (and in json/sse output). Exits 0\n"
+        "after --count messages or --timeout, 1 when the server refuses or cannot be\n"
+        "reached (--max-attempts failures in a row, default 10; 0 = retry forever).\n"
+        "An event stream silent for longer than --heartbeat (the server's --sse-heartbeat,\n"
+        "default 15s) plus 5s is treated as dead and reopened.\n"
+        "--url defaults to CRIER_URL or http://127.0.0.1:8080; --token to CRIER_TOKEN.\n"
+        "ws and wsproto transports are not yet supported.\n";
+
+static const char cli_pub_usage[] =
+        "usage: crier pub [--url URL] [--event NAME] [--binary] [--token T] CHANNEL [DATA]\n"
+        "\n"
+        "Publish DATA, or each line of stdin over one keep-alive connection (with --binary\n"
+        "and no DATA: all of stdin as one binary message), printing each assigned id.\n"
+        "Exits 1 with the server's reason on the first failure.\n"
+        "--url defaults to CRIER_URL or http://127.0.0.1:8080; --token to CRIER_TOKEN.\n";
 
 int cmd_version(void)
 {
@@ -40,6 +65,14 @@ int cmd_help(int argc, char **argv)
 		printf("usage: crier serve [flags]\n\nRun the hub. Flags (each also as CRIER_* "
 		       "environment variable or config-file key):\n\n");
 		config_print_help(stdout);
+		return 0;
+	}
+	if (strcmp(argv[0], "sub") == 0) {
+		fputs(cli_sub_usage, stdout);
+		return 0;
+	}
+	if (strcmp(argv[0], "pub") == 0) {
+		fputs(cli_pub_usage, stdout);
 		return 0;
 	}
 	if (strcmp(argv[0], "version") == 0 || strcmp(argv[0], "help") == 0) {

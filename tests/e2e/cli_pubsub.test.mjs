@@ -1,0 +1,289 @@
+// `crier pub` and `crier sub` (libcrier) against the real hub: ids printed
+// by pub, sub over SSE and long-poll receiving what pub sends in order,
+// json output, --since resume, a hub restart mid-stream (gap on stderr,
+// reason epoch, then the stream continues), auto falling back to long-poll
+// when the answer is not an event stream, and the exit codes: unreachable
+// hub, 4xx refusal with the server's reason, bad URL, unsupported transport.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import net from 'node:net';
+import { spawn } from 'node:child_process';
+import { childEnv, crierBin, runCrier, startServer } from './lib/server.mjs';
+
+const T = { timeout: 60000 };
+const ID_RE = /^[0-9a-f]{8}-[1-9][0-9]*$/;
+const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/;
+
+function url(s) {
+	return `http://127.0.0.1:${s.port}`;
+}
+
+function noSanitizer(r) {
+	assert.doesNotMatch(r.stderr, SANITIZER_RE, r.stderr);
+}
+
+async function pub(s, ch, data, extra = []) {
+	const r = await runCrier(['pub', '--url', url(s), ...extra, ch, data]);
+	noSanitizer(r);
+	assert.equal(r.code, 0, r.stderr);
+	const id = r.stdout.trim();
+	assert.match(id, ID_RE);
+	return id;
+}
+
+/** A running `crier sub`: lines of stdout and stderr as they come. */
+class Sub {
+	constructor(args) {
+		this.proc = spawn(crierBin(), ['sub', ...args], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+		this.out = [];
+		this.err = [];
+		this.waiters = new Set();
+		this.exit = new Promise((resolve) => this.proc.on('close', (code) => resolve(code)));
+		for (const [stream, lines] of [
+			[this.proc.stdout, this.out],
+			[this.proc.stderr, this.err],
+		]) {
+			let partial = '';
+			stream.setEncoding('utf8');
+			stream.on('data', (d) => {
+				partial += d;
+				let i;
+				while ((i = partial.indexOf('\n')) >= 0) {
+					lines.push(partial.slice(0, i));
+					partial = partial.slice(i + 1);
+				}
+				for (const w of [...this.waiters]) w();
+			});
+		}
+	}
+
+	/** Resolves when lines (this.out or this.err) has a line matching re. */
+	waitFor(lines, re, timeoutMs = 10000) {
+		return new Promise((resolve, reject) => {
+			const check = () => {
+				const l = lines.find((x) => re.test(x));
+				if (l !== undefined) {
+					done();
+					resolve(l);
+				}
+			};
+			const timer = setTimeout(() => {
+				done();
+				reject(new Error(`no line matching ${re}\nstdout:\n${this.out.join('\n')}\nstderr:\n${this.err.join('\n')}`));
+			}, timeoutMs);
+			const done = () => {
+				clearTimeout(timer);
+				this.waiters.delete(check);
+			};
+			this.waiters.add(check);
+			check();
+		});
+	}
+
+	async finish(timeoutMs = 20000) {
+		const timer = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs);
+		const code = await this.exit;
+		clearTimeout(timer);
+		const stderr = this.err.join('\n');
+		assert.doesNotMatch(stderr, SANITIZER_RE, stderr);
+		return { code, stdout: this.out, stderr };
+	}
+}
+
+test('crier pub prints the id of DATA and of each stdin line, in order', T, async (t) => {
+	const s = await startServer(t);
+	const one = await pub(s, 'news', 'hello');
+	const r = await runCrier(['pub', '--url', url(s), 'news'], { input: 'a\nb\n\nc\n' });
+	noSanitizer(r);
+	assert.equal(r.code, 0, r.stderr);
+	const ids = r.stdout.trim().split('\n');
+	assert.equal(ids.length, 4);
+	const seqs = [one, ...ids].map((id) => Number(id.split('-')[1]));
+	assert.deepEqual(seqs, [1, 2, 3, 4, 5]);
+});
+
+for (const transport of ['sse', 'poll']) {
+	test(`crier sub --transport ${transport} receives what crier pub sends, in order`, T, async (t) => {
+		const s = await startServer(t);
+		const seed = await pub(s, 'feed', 'seed');
+		const sub = new Sub(['--url', url(s), '--transport', transport, '--since', seed, '--count', '5', '--timeout', '30', 'feed']);
+		const r = await runCrier(['pub', '--url', url(s), '--event', 'tick', 'feed'], {
+			input: 'm1\nm2 with spaces\nm3\nm4\nm5\n',
+		});
+		assert.equal(r.code, 0, r.stderr);
+		const ids = r.stdout.trim().split('\n');
+		const res = await sub.finish();
+		assert.equal(res.code, 0, res.stderr);
+		assert.deepEqual(res.stdout, [
+			`${ids[0]} feed tick m1`,
+			`${ids[1]} feed tick m2 with spaces`,
+			`${ids[2]} feed tick m3`,
+			`${ids[3]} feed tick m4`,
+			`${ids[4]} feed tick m5`,
+		]);
+	});
+}
+
+test('crier sub over live SSE prints messages published after it connected', T, async (t) => {
+	const s = await startServer(t);
+	const sub = new Sub(['--url', url(s), '--count', '2', '--timeout', '30', 'live']);
+	await sub.waitFor(sub.err, /connected to .* \(sse\)/);
+	const a = await pub(s, 'live', 'first');
+	const b = await pub(s, 'live', 'second');
+	const res = await sub.finish();
+	assert.equal(res.code, 0, res.stderr);
+	assert.deepEqual(res.stdout, [`${a} live message first`, `${b} live message second`]);
+});
+
+test('--format json prints one parseable object per line, --since resumes exactly', T, async (t) => {
+	const s = await startServer(t);
+	const ids = [];
+	for (let i = 0; i < 4; i++) ids.push(await pub(s, i % 2 ? 'b' : 'a', `line\n${i}`));
+	const bin = await runCrier(['pub', '--url', url(s), '--binary', 'a'], { input: Buffer.from([0, 1, 2, 255]) });
+	assert.equal(bin.code, 0, bin.stderr);
+	for (const transport of ['sse', 'poll']) {
+		const r = await runCrier(
+			['sub', '--url', url(s), '--transport', transport, '--format', 'json', '--since', ids[1], '--count', '3', '--timeout', '10', 'a,b'],
+			{ timeoutMs: 20000 },
+		);
+		noSanitizer(r);
+		assert.equal(r.code, 0, r.stderr);
+		const objs = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
+		assert.deepEqual(
+			objs.map((o) => [o.op, o.id, o.data, o.binary ?? false]),
+			[
+				['message', ids[2], 'line\n2', false],
+				['message', ids[3], 'line\n3', false],
+				['message', bin.stdout.trim(), Buffer.from([0, 1, 2, 255]).toString('base64'), true],
+			],
+			transport,
+		);
+		if (transport === 'poll') assert.deepEqual(objs.map((o) => o.channel), ['a', 'b', 'a']);
+	}
+});
+
+test('a hub restart mid-stream gives a gap (reason epoch) on stderr and the stream continues', T, async (t) => {
+	for (const transport of ['sse', 'poll']) {
+		const s1 = await startServer(t);
+		const port = s1.port;
+		const seed = await pub(s1, 'r', 'seed');
+		const sub = new Sub(['--url', url(s1), '--transport', transport, '--format', 'json', '--since', seed, '--count', '3', '--timeout', '40', 'r']);
+		const before = await pub(s1, 'r', 'before');
+		await sub.waitFor(sub.out, /"before"/);
+		await s1.stop();
+		const s2 = await startServer(t, { listen: `127.0.0.1:${port}` });
+		await sub.waitFor(sub.err, /connected/, 20000);
+		const afterA = await pub(s2, 'r', 'after1');
+		const afterB = await pub(s2, 'r', 'after2');
+		const res = await sub.finish(40000);
+		assert.equal(res.code, 0, res.stderr);
+		assert.match(res.stderr, /gap from \S+ to \S+ \(reason epoch\)/, transport);
+		const objs = res.stdout.map((l) => JSON.parse(l));
+		const msgs = objs.filter((o) => o.op === 'message').map((o) => o.id);
+		assert.deepEqual(msgs, [before, afterA, afterB], transport);
+		const gap = objs.find((o) => o.op === 'gap');
+		assert.equal(gap.reason, 'epoch');
+		assert.equal(gap.from, before);
+		assert.ok(objs.indexOf(gap) < objs.findIndex((o) => o.id === afterA));
+		await s2.stop();
+	}
+});
+
+test('auto falls back to long-poll when the answer is not an event stream', T, async (t) => {
+	const seen = [];
+	const srv = http.createServer((req, res) => {
+		seen.push(req.url);
+		res.setHeader('Content-Type', 'application/json');
+		const since = new URL(req.url, 'http://x').searchParams.get('since');
+		const messages = since ? [] : [{ op: 'message', channel: 'c', id: '0000abcd-1', data: 'from poll' }];
+		res.end(JSON.stringify({ messages, next: '0000abcd-1' }));
+	});
+	await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+	t.after(() => srv.close());
+	const r = await runCrier(['sub', '--url', `http://127.0.0.1:${srv.address().port}`, '--count', '1', '--timeout', '10', 'c'], { timeoutMs: 15000 });
+	noSanitizer(r);
+	assert.equal(r.code, 0, r.stderr);
+	assert.equal(r.stdout, '0000abcd-1 c message from poll\n');
+	assert.match(r.stderr, /\(poll\)/);
+	assert.match(seen.find((u) => u.includes('transport=poll')) ?? '', /transport=poll/);
+});
+
+test('a silent stream counts as dead after --heartbeat + margin; the reconnect resumes and skips duplicates', T, async (t) => {
+	// A scripted hub: the first stream sends one event and then nothing (no
+	// heartbeat comments); the second replays that event (a duplicate the
+	// client must drop) and sends the next one.
+	const reqs = [];
+	const srv = http.createServer((req, res) => {
+		reqs.push({ url: req.url, lastEventId: req.headers['last-event-id'], accept: req.headers.accept });
+		res.writeHead(200, { 'Content-Type': 'text/event-stream' });
+		res.write(':ok\n\nretry: 50\n\n');
+		if (reqs.length === 1) res.write('id: 0000abcd-1\ndata: one\n\n');
+		else res.write('id: 0000abcd-1\ndata: one\n\nid: 0000abcd-2\nevent: e\ndata: two\n\n');
+	});
+	await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+	t.after(() => {
+		srv.closeAllConnections();
+		srv.close();
+	});
+	const t0 = Date.now();
+	const r = await runCrier(['sub', '--url', `http://127.0.0.1:${srv.address().port}`, '--transport', 'sse', '--heartbeat', '0.5', '--count', '2', '--timeout', '20', 'c'], { timeoutMs: 25000 });
+	noSanitizer(r);
+	assert.equal(r.code, 0, r.stderr);
+	assert.equal(r.stdout, '0000abcd-1 c message one\n0000abcd-2 c e two\n');
+	assert.match(r.stderr, /silent for longer than the heartbeat \(500 ms\) plus 5000 ms; reconnecting/);
+	assert.ok(Date.now() - t0 >= 5000, 'the silence limit is heartbeat + margin');
+	assert.equal(reqs.length, 2);
+	assert.equal(reqs[0].lastEventId, undefined);
+	assert.equal(reqs[1].lastEventId, '0000abcd-1');
+	assert.equal(reqs[1].accept, 'text/event-stream');
+});
+
+test('exit codes: unreachable hub, 4xx refusal, bad URL, unsupported transport', T, async (t) => {
+	const s = await startServer(t);
+	// A port with nothing listening: bound by --timeout, and by --max-attempts.
+	const free = net.createServer();
+	await new Promise((r) => free.listen(0, '127.0.0.1', r));
+	const deadPort = free.address().port;
+	await new Promise((r) => free.close(r));
+	const t0 = Date.now();
+	let r = await runCrier(['sub', '--url', `http://127.0.0.1:${deadPort}`, '--timeout', '2', 'x'], { timeoutMs: 15000 });
+	assert.notEqual(r.code, 0);
+	assert.ok(Date.now() - t0 < 10000);
+	assert.match(r.stderr, /no connection to http:\/\/127\.0\.0\.1:\d+ within --timeout/);
+	r = await runCrier(['sub', '--url', `http://127.0.0.1:${deadPort}`, '--max-attempts', '2', 'x'], { timeoutMs: 15000 });
+	assert.equal(r.code, 1, r.stderr);
+	assert.match(r.stderr, /cannot reach .*giving up after 2 failed attempts: connection refused/);
+	r = await runCrier(['pub', '--url', `http://127.0.0.1:${deadPort}`, 'x', 'data']);
+	assert.equal(r.code, 1, r.stderr);
+	assert.match(r.stderr, /connection refused/);
+
+	// The server refuses a bad channel name: its reason is printed.
+	for (const transport of ['sse', 'poll']) {
+		r = await runCrier(['sub', '--url', url(s), '--transport', transport, '--timeout', '10', 'bad name']);
+		noSanitizer(r);
+		assert.equal(r.code, 1, r.stderr);
+		assert.match(r.stderr, /refused the subscription \(400\): .*channel names are 1-128 bytes/);
+	}
+	r = await runCrier(['pub', '--url', url(s), 'bad name', 'x']);
+	noSanitizer(r);
+	assert.equal(r.code, 1);
+	assert.match(r.stderr, /refused the message \(400\): .*channel names are 1-128 bytes/);
+
+	for (const cmd of [['sub', 'x'], ['pub', 'x', 'y']]) {
+		for (const u of ['nope', 'http://', 'http://host:99999', 'ftp://x']) {
+			r = await runCrier([cmd[0], '--url', u, ...cmd.slice(1)]);
+			assert.equal(r.code, 2, `${cmd[0]} ${u}: ${r.stderr}`);
+			assert.match(r.stderr, /invalid --url/);
+		}
+	}
+	for (const tr of ['ws', 'wsproto']) {
+		r = await runCrier(['sub', '--url', url(s), '--transport', tr, 'x']);
+		assert.equal(r.code, 2);
+		assert.match(r.stderr, /not yet supported/);
+	}
+	r = await runCrier(['sub', '--url', url(s)]);
+	assert.equal(r.code, 2);
+	r = await runCrier(['sub', '--url', url(s), '--format', 'xml', 'x']);
+	assert.equal(r.code, 2);
+});
