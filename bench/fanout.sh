@@ -64,170 +64,51 @@ PROFILE=${PROFILE:-0}
 NCHAN_SO=${NCHAN_SO:-/usr/share/nginx/modules/ngx_nchan_module.so}
 MAX_CONNS=$((SUBS + 2000))
 
-mkdir -p "$RESULTS_DIR"
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT=$RESULTS_DIR/fanout-$STAMP.jsonl
-LOG=$RESULTS_DIR/fanout-$STAMP.log
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/crier-bench-fanout.XXXXXX")
-SERVER_PID='' SERVER_PORT='' PERF_PID=''
-
-log() { printf '%s\n' "$*" | tee -a "$LOG" >&2; }
-emit() { printf '%s\n' "$1" | tee -a "$OUT"; }
-die() {
-	log "fanout.sh: $*"
-	exit 1
-}
-
-# Stop the one server we run: TERM, up to 5 s, then KILL, its children too
-# (nginx workers), by the pids we saw, never by name.
-stop_server() {
-	[ -n "$SERVER_PID" ] || return 0
-	local kids
-	kids=$(ps -o pid= --ppid "$SERVER_PID" 2>/dev/null || true)
-	kill -TERM "$SERVER_PID" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$SERVER_PID" 2>/dev/null || true
-	wait "$SERVER_PID" 2>/dev/null || true
-	for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
-	SERVER_PID=
-}
-
-cleanup() {
-	local rc=$?
-	[ -n "$PERF_PID" ] && kill -INT "$PERF_PID" 2>/dev/null
-	stop_server
-	rm -rf "$TMP"
-	exit $rc
-}
-trap cleanup EXIT
-trap 'log "fanout.sh: line $LINENO failed: $BASH_COMMAND"' ERR
-trap 'exit 130' INT TERM
-
-port_free() { ! ss -Htln "sport = :$1" | grep -q .; }
-
-wait_ready() { # PORT NAME LOGFILE
-	for _ in $(seq 100); do
-		kill -0 "$SERVER_PID" 2>/dev/null || {
-			tail -n 20 "$3" >&2 || true
-			die "$2 exited during start-up (log above)"
-		}
-		if [ "$(curl -s -m 1 "http://127.0.0.1:$1/healthz" || true)" = "ok" ]; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	tail -n 20 "$3" >&2 || true
-	die "$2 did not answer GET /healthz with ok within 10 s"
-}
-
-start_crier() { # WORKERS CPUSET(or empty)
-	local pin=() extra=()
-	[ -n "$2" ] && pin=(taskset -c "$2")
-	port_free "$CRIER_PORT" || die "port $CRIER_PORT is in use (set CRIER_PORT)"
-	read -ra extra <<<"$CRIER_FLAGS"
-	"${pin[@]}" "$CRIER_BIN" serve --listen "127.0.0.1:$CRIER_PORT" --workers "$1" \
-		--max-connections "$MAX_CONNS" "${extra[@]}" 2>"$TMP/crier.log" &
-	SERVER_PID=$!
-	wait_ready "$CRIER_PORT" crier "$TMP/crier.log"
-	SERVER_PORT=$CRIER_PORT
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_init fanout fanout
+# nginx-light + nchan, config fragments for bench_start_nginx. The two
+# locations are the ones the issue names; nchan's defaults otherwise (memory
+# store, 10 messages of history per channel).
+NGINX_MAIN="load_module $NCHAN_SO;"
+# nginx closes a keep-alive connection after 1,000 requests by default; the
+# publishers send many more.
+NGINX_HTTP='keepalive_requests 100000000;'
+# shellcheck disable=SC2016 # nginx variables, not shell ones
+NGINX_SERVER='location ~ ^/pub/(.+)$ {
+            nchan_publisher;
+            nchan_channel_id $1;
+        }
+        location ~ ^/sub/(.+)$ {
+            nchan_subscriber;
+            nchan_channel_id $1;
+        }'
 
 start_ceiling() { # WORKERS(ignored: one thread) CPUSET
 	local pin=()
 	[ -n "$2" ] && pin=(taskset -c "$2")
-	port_free "$CEILING_PORT" || die "port $CEILING_PORT is in use (set CEILING_PORT)"
+	bench_port_free "$CEILING_PORT" || bench_die "port $CEILING_PORT is in use (set CEILING_PORT)"
 	"${pin[@]}" "$CEILING" --listen "127.0.0.1:$CEILING_PORT" 2>"$TMP/ceiling.log" &
 	SERVER_PID=$!
-	wait_ready "$CEILING_PORT" ceiling "$TMP/ceiling.log"
+	bench_wait_ready "$CEILING_PORT" ceiling "$TMP/ceiling.log"
 	SERVER_PORT=$CEILING_PORT
-}
-
-# nginx-light + nchan on an unprivileged port, everything under $TMP. The
-# two locations are the ones the issue names; nchan's defaults otherwise
-# (memory store, 10 messages of history per channel).
-start_nginx() { # WORKERS CPUSET(or empty)
-	local pin=() d=$TMP/nginx user_line=
-	[ -n "$2" ] && pin=(taskset -c "$2")
-	port_free "$NGINX_PORT" || die "port $NGINX_PORT is in use (set NGINX_PORT)"
-	rm -rf "$d"
-	mkdir -p "$d/logs" "$d/tmp"
-	[ "$(id -u)" = 0 ] && user_line="user root root;"
-	cat >"$d/nginx.conf" <<EOF
-load_module $NCHAN_SO;
-$user_line
-worker_processes $1;
-worker_rlimit_nofile $((MAX_CONNS + 1000));
-daemon off;
-master_process on;
-pid $d/nginx.pid;
-error_log $d/logs/error.log warn;
-events {
-    worker_connections $MAX_CONNS;
-}
-http {
-    access_log off;
-    # nginx closes a keep-alive connection after 1,000 requests by default;
-    # the publishers send many more.
-    keepalive_requests 100000000;
-    client_body_temp_path $d/tmp/body;
-    proxy_temp_path $d/tmp/proxy;
-    fastcgi_temp_path $d/tmp/fastcgi;
-    uwsgi_temp_path $d/tmp/uwsgi;
-    scgi_temp_path $d/tmp/scgi;
-    server {
-        listen 127.0.0.1:$NGINX_PORT backlog=4096;
-        location = /healthz {
-            default_type text/plain;
-            return 200 "ok\n";
-        }
-        location ~ ^/pub/(.+)$ {
-            nchan_publisher;
-            nchan_channel_id \$1;
-        }
-        location ~ ^/sub/(.+)$ {
-            nchan_subscriber;
-            nchan_channel_id \$1;
-        }
-    }
-}
-EOF
-	"${pin[@]}" nginx -p "$d" -c "$d/nginx.conf" -e "$d/logs/error.log" 2>"$d/logs/stderr.log" &
-	SERVER_PID=$!
-	wait_ready "$NGINX_PORT" nginx "$d/logs/error.log"
-	SERVER_PORT=$NGINX_PORT
 }
 
 start_server() { # NAME WORKERS CPUSET
 	case $1 in
-	crier) start_crier "$2" "$3" ;;
-	nginx-nchan) start_nginx "$2" "$3" ;;
+	crier) bench_start_crier "$2" "$3" ;;
+	nginx-nchan) bench_start_nginx "$2" "$3" ;;
 	ceiling) start_ceiling "$2" "$3" ;;
-	*) die "unknown server $1 (SERVERS takes crier, nginx-nchan, ceiling)" ;;
+	*) bench_die "unknown server $1 (SERVERS takes crier, nginx-nchan, ceiling)" ;;
 	esac
 }
-
-# Share of all CPUs busy over one second, from /proc/stat (0..1).
-busy_cpu() {
-	local a b
-	a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat)
-	sleep 1
-	b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat)
-	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
-		printf "%.2f", (y[2] > x[2] ? (y[1] - x[1]) / (y[2] - x[2]) : 0) }'
-}
-
-# Busy ticks (user+nice+system+irq+softirq) and all ticks of one CPU line.
-cpu_ticks() { awk -v c="$1" '$1 == c { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
 
 # With PROFILE=1: perf stat on the server's threads once subscribers are in
 # (started after a fixed delay; stopped when fanout exits).
 start_profile() { # PID DELAY_S
 	PERF_PID=''
 	[ "$PROFILE" = 1 ] || return 0
-	command -v perf >/dev/null || die "PROFILE=1 needs perf (apt-get install linux-perf)"
+	command -v perf >/dev/null || bench_die "PROFILE=1 needs perf (apt-get install linux-perf)"
 	local pids
 	pids=$( (ps -o pid= --ppid "$1" || true) | tr -d ' ' | tr '\n' ',')
 	rm -f "$TMP/perf.csv"
@@ -267,33 +148,32 @@ run_one() { # SERVER CONFIG VARIANT TRANSPORT
 	if [ "$variant" = many ]; then k=$MANY_CHANNELS m=$MANY_MSGS; else k=$CHANNELS m=$MSGS; fi
 	start_server "$server" "$workers" "$scpu"
 	local c0 c1 out rc=0
-	c0=$(cpu_ticks cpu0)
+	c0=$(bench_cpu_ticks cpu0)
 	# Subscribing 5,000 takes well under 2 s; perf then sees the publish phase.
 	start_profile "$SERVER_PID" 2
 	"${cpin[@]}" timeout $((TIMEOUT + 30)) "$FANOUT" --url "http://127.0.0.1:$SERVER_PORT" \
 		--subs "$SUBS" --transport "$transport" --channels "$k" --msgs "$m" --rate "$RATE" \
 		--size "$SIZE" --publishers "$PUBLISHERS" --window "$WINDOW" --timeout "$TIMEOUT" \
 		--drain "$DRAIN" --server-pid "$SERVER_PID" >"$TMP/run.json" 2>>"$LOG" || rc=$?
-	c1=$(cpu_ticks cpu0)
+	c1=$(bench_cpu_ticks cpu0)
 	out=$(cat "$TMP/run.json")
-	[ -n "$out" ] || die "fanout printed nothing for $server (exit $rc, see $LOG)"
+	[ -n "$out" ] || bench_die "fanout printed nothing for $server (exit $rc, see $LOG)"
 	local prof
 	prof=$(profile_json "$(jq .received <<<"$out")" "$(jq .published <<<"$out")")
-	stop_server
+	bench_stop_server
 	# CPU 0 busy share over the whole run (pinned: the server's core; the
 	# kernel's loopback softirq work is there and not in the server's own
 	# utime+stime).
 	local cpu0
-	cpu0=$(awk -v a="$c0" -v b="$c1" 'BEGIN { split(a, x, " "); split(b, y, " ")
-		printf "%.2f", (y[2] > x[2] ? (y[1] - x[1]) / (y[2] - x[2]) : 0) }')
+	cpu0=$(bench_busy_share "$c0" "$c1")
 	local line
 	line=$(jq -c --arg server "$server" --arg config "$config" --arg variant "$variant" \
 		--argjson workers "$workers" --argjson rc "$rc" --argjson prof "$prof" \
 		--argjson cpu0 "$cpu0" \
 		'{bench, server:$server, config:$config, variant:$variant, workers:$workers} + . +
 		 {cpu0_busy:$cpu0, exit_code:$rc} + $prof' <<<"$out")
-	emit "$line"
-	log "$(jq -r '"\(.server|.+"            "|.[0:11]) \(.config) \(.variant) \(.transport|.+"       "|.[0:7]) w=\(.workers)  \(.deliveries_per_s) deliveries/s  p50 \(.p50_us) us  p99 \(.p99_us) us  max \(.max_us) us  lost \(.lost) dup \(.duplicated) ooo \(.out_of_order)  connect \(.connect_s) s  RSS/conn \(.rss_per_conn_bytes) B peak \(.rss_peak_kb) KiB  server \(.server_cpu_us_per_delivery) us/delivery" + (if .syscalls_per_delivery then "  syscalls/delivery \(.syscalls_per_delivery) per msg \(.syscalls_per_msg)" else "" end) + (if .timed_out then "  TIMED OUT" else "" end)' <<<"$line")"
+	bench_emit "$line"
+	bench_log "$(jq -r '"\(.server|.+"            "|.[0:11]) \(.config) \(.variant) \(.transport|.+"       "|.[0:7]) w=\(.workers)  \(.deliveries_per_s) deliveries/s  p50 \(.p50_us) us  p99 \(.p99_us) us  max \(.max_us) us  lost \(.lost) dup \(.duplicated) ooo \(.out_of_order)  connect \(.connect_s) s  RSS/conn \(.rss_per_conn_bytes) B peak \(.rss_peak_kb) KiB  server \(.server_cpu_us_per_delivery) us/delivery" + (if .syscalls_per_delivery then "  syscalls/delivery \(.syscalls_per_delivery) per msg \(.syscalls_per_msg)" else "" end) + (if .timed_out then "  TIMED OUT" else "" end)' <<<"$line")"
 }
 
 # The issue's targets, from this run's pinned "one" lines.
@@ -316,55 +196,30 @@ emit_targets() {
 			 ceiling_70_met: (.ce != null and .cr.deliveries_per_s >= 0.7 * .ce.deliveries_per_s)};
 		{bench: "fanout_targets", pinned_ws: tgt("ws"; "pinned"), pinned_sse: tgt("sse"; "pinned"),
 		 shared_ws: tgt("ws"; "shared"), shared_sse: tgt("sse"; "shared")}' "$OUT")
-	emit "$line"
+	bench_emit "$line"
 	for key in pinned_ws pinned_sse shared_ws shared_sse; do
-		log "$(jq -r --arg k "$key" '.[$k] | select(.crier_dps != null) | "targets \($k): crier/nchan \(.vs_nchan)x (>= 2: \(.vs_nchan_met)); p99 crier \(.p99_crier_us) us vs nchan \(.p99_nchan_us) us (lower: \(.p99_lower_met)); crier lost \(.crier_lost) (zero: \(.zero_loss_met)); crier = \(.pct_of_ceiling) % of ceiling (>= 70: \(.ceiling_70_met))"' <<<"$line")"
+		bench_log "$(jq -r --arg k "$key" '.[$k] | select(.crier_dps != null) | "targets \($k): crier/nchan \(.vs_nchan)x (>= 2: \(.vs_nchan_met)); p99 crier \(.p99_crier_us) us vs nchan \(.p99_nchan_us) us (lower: \(.p99_lower_met)); crier lost \(.crier_lost) (zero: \(.zero_loss_met)); crier = \(.pct_of_ceiling) % of ceiling (>= 70: \(.ceiling_70_met))"' <<<"$line")"
 	done
 }
 
 versions() {
-	local crier_version=none
-	[ -n "${CRIER_BIN:-}" ] && crier_version=$("$CRIER_BIN" version 2>/dev/null | head -n1 || true)
-	emit "$(jq -cn --argjson nproc "$(nproc)" \
-		--arg cpu "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
-		--arg kernel "$(uname -r)" --argjson nofile "$(ulimit -Hn)" \
-		--arg load "$(cut -d' ' -f1-3 /proc/loadavg)" --argjson busy "$BUSY" \
-		--arg crier "$crier_version" \
-		--arg commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)" \
-		--arg nginx "$(nginx -v 2>&1 | sed 's/^nginx version: //')" \
-		--arg nchan "$(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null || echo unknown)" \
-		--arg stamp "$STAMP" \
-		'{bench:"machine", stamp:$stamp, nproc:$nproc, cpu:$cpu, kernel:$kernel, loadavg:$load,
-		  busy_cpu_before:$busy, nofile_hard:$nofile, crier:$crier, commit:$commit,
-		  nginx:$nginx, nchan:$nchan}')"
-	log "machine: $(nproc) x $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg), CPU busy before start $BUSY; nginx $(nginx -v 2>&1 | sed 's/^nginx version: nginx\///'), nchan $(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null)"
+	bench_emit "$(bench_machine_json busy nofile crier commit nginx nchan)"
+	bench_log "machine: $(nproc) x $(bench_cpu_model), kernel $(uname -r), load $(bench_loadavg), CPU busy before start $BUSY; nginx $(nginx -v 2>&1 | sed 's/^nginx version: nginx\///'), nchan $(dpkg-query -W -f '${Version}' libnginx-mod-nchan 2>/dev/null)"
 }
 
 main() {
-	for tool in nginx curl jq taskset ss cc; do
-		command -v "$tool" >/dev/null || die "$tool is not installed (apt-get install nginx-light libnginx-mod-nchan curl jq util-linux iproute2 gcc)"
-	done
-	[[ " $SERVERS " != *" nginx-nchan "* ]] || [ -f "$NCHAN_SO" ] ||
-		die "nchan module not found at $NCHAN_SO (apt-get install libnginx-mod-nchan, or set NCHAN_SO)"
-	if [[ " $SERVERS " == *" crier "* ]]; then
-		if [ -z "${CRIER_BIN:-}" ]; then
-			CRIER_BIN=$ROOT/build/crier
-			[ -x "$CRIER_BIN" ] || (cd "$ROOT" && make build >&2) || die "make build failed"
-		fi
-		[ -x "$CRIER_BIN" ] || die "CRIER_BIN=$CRIER_BIN is not executable"
-	fi
+	bench_need_tools "nginx-light libnginx-mod-nchan curl jq util-linux iproute2 gcc" \
+		nginx curl jq taskset ss cc
+	[[ " $SERVERS " != *" nginx-nchan "* ]] || bench_need_nchan
+	[[ " $SERVERS " != *" crier "* ]] || bench_need_crier
 	FANOUT=$RESULTS_DIR/fanout CEILING=$RESULTS_DIR/ceiling
-	cc -O2 -std=c11 -Wall -Wextra -Werror -o "$FANOUT" "$ROOT/bench/fanout.c" ||
-		die "building bench/fanout.c failed"
-	cc -O2 -std=c11 -Wall -Wextra -Werror -o "$CEILING" "$ROOT/bench/ceiling.c" ||
-		die "building bench/ceiling.c failed"
+	bench_build fanout
+	bench_build ceiling
 
-	BUSY=$(busy_cpu)
+	BUSY=$(bench_busy_cpu)
 	versions
-	if awk -v b="$BUSY" 'BEGIN { exit !(b > 0.1) }'; then
-		log "warning: $(awk -v b="$BUSY" 'BEGIN { printf "%d", b * 100 }') % of the CPUs were busy before the run started: something else is running, throughput and tail latency from this run are noise"
-	fi
-	log "-- fan-out: $SUBS subscribers, $SIZE-byte messages, $PUBLISHERS publishers x window $WINDOW, rate $RATE; one: $CHANNELS channel(s) x $MSGS messages; many: $MANY_CHANNELS channels x $MANY_MSGS messages (pinned: server 1 worker on CPU 0, fanout on CPU 1; shared: $SHARED_WORKERS workers, unpinned)"
+	bench_warn_busy "$BUSY"
+	bench_log "-- fan-out: $SUBS subscribers, $SIZE-byte messages, $PUBLISHERS publishers x window $WINDOW, rate $RATE; one: $CHANNELS channel(s) x $MSGS messages; many: $MANY_CHANNELS channels x $MANY_MSGS messages (pinned: server 1 worker on CPU 0, fanout on CPU 1; shared: $SHARED_WORKERS workers, unpinned)"
 	for config in $CONFIGS; do
 		local variants=one
 		[ "$config" = pinned ] && [ "$MANY_CHANNELS" -gt 0 ] && variants="one many"
@@ -375,7 +230,7 @@ main() {
 		done
 	done
 	emit_targets
-	log "results: $OUT"
+	bench_log "results: $OUT"
 }
 
 main "$@"

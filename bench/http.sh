@@ -50,138 +50,23 @@ SKIP_RPS=${SKIP_RPS:-0}
 CRIER_FLAGS=${CRIER_FLAGS:-}
 ROUNDS=${ROUNDS:-1}
 PROFILE=${PROFILE:-0}
-PERF_PID=
 # Connection ceiling handed to both servers: above IDLE_CONNS with slack for
 # wrk and the readiness probe.
 MAX_CONNS=$((IDLE_CONNS + 2000))
 
-mkdir -p "$RESULTS_DIR"
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT=$RESULTS_DIR/http-$STAMP.jsonl
-LOG=$RESULTS_DIR/http-$STAMP.log
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/crier-bench-http.XXXXXX")
-SERVER_PID=
-
-log() { printf '%s\n' "$*" | tee -a "$LOG" >&2; }
-emit() { printf '%s\n' "$1" | tee -a "$OUT"; }
-die() {
-	log "http.sh: $*"
-	exit 1
-}
-
-# Stop the one server we run at a time: TERM, up to 5 s, then KILL, the
-# children too (nginx workers), by the pids we saw, never by name.
-stop_server() {
-	[ -n "$SERVER_PID" ] || return 0
-	local kids
-	kids=$(ps -o pid= --ppid "$SERVER_PID" 2>/dev/null || true)
-	kill -TERM "$SERVER_PID" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$SERVER_PID" 2>/dev/null || true
-	wait "$SERVER_PID" 2>/dev/null || true
-	for k in $kids; do kill -KILL "$k" 2>/dev/null || true; done
-	SERVER_PID=
-}
-
-cleanup() {
-	local rc=$?
-	stop_server
-	rm -rf "$TMP"
-	exit $rc
-}
-trap cleanup EXIT
-trap 'log "http.sh: line $LINENO failed: $BASH_COMMAND"' ERR
-trap 'exit 130' INT TERM
-
-# Fail early on a busy port rather than benchmark someone else's server.
-port_free() { ! ss -Htln "sport = :$1" | grep -q .; }
-
-wait_ready() { # PORT NAME LOGFILE
-	for _ in $(seq 100); do
-		kill -0 "$SERVER_PID" 2>/dev/null || {
-			tail -n 20 "$3" >&2 || true
-			die "$2 exited during start-up (log above)"
-		}
-		if [ "$(curl -s -m 1 "http://127.0.0.1:$1/healthz" || true)" = "ok" ]; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	tail -n 20 "$3" >&2 || true
-	die "$2 did not answer GET /healthz with ok within 10 s"
-}
-
-start_crier() { # WORKERS CPUSET(or empty)
-	local pin=()
-	[ -n "$2" ] && pin=(taskset -c "$2")
-	port_free "$CRIER_PORT" || die "port $CRIER_PORT is in use (set CRIER_PORT)"
-	local extra=()
-	read -ra extra <<<"$CRIER_FLAGS" # several flags, split on blanks
-	"${pin[@]}" "$CRIER_BIN" serve --listen "127.0.0.1:$CRIER_PORT" --workers "$1" \
-		--max-connections "$MAX_CONNS" "${extra[@]}" 2>"$TMP/crier.log" &
-	SERVER_PID=$!
-	wait_ready "$CRIER_PORT" crier "$TMP/crier.log"
-	SERVER_PORT=$CRIER_PORT
-}
-
-# nginx-light on an unprivileged port with everything under $TMP/nginx.
-write_nginx_conf() { # WORKERS
-	local d=$TMP/nginx user_line=
-	mkdir -p "$d/logs" "$d/tmp"
-	# As root, keep the workers' user root so they can use the temp prefix.
-	[ "$(id -u)" = 0 ] && user_line="user root root;"
-	cat >"$d/nginx.conf" <<EOF
-$user_line
-worker_processes $1;
-worker_rlimit_nofile $((MAX_CONNS + 1000));
-daemon off;
-master_process on;
-pid $d/nginx.pid;
-error_log $d/logs/error.log warn;
-events {
-    worker_connections $MAX_CONNS;
-    multi_accept off;
-}
-http {
-    access_log off;
-    keepalive_requests 100000000;
-    keepalive_timeout 300s;
-    client_body_temp_path $d/tmp/body;
-    proxy_temp_path $d/tmp/proxy;
-    fastcgi_temp_path $d/tmp/fastcgi;
-    uwsgi_temp_path $d/tmp/uwsgi;
-    scgi_temp_path $d/tmp/scgi;
-    server {
-        listen 127.0.0.1:$NGINX_PORT backlog=4096;
-        location = /healthz {
-            default_type text/plain;
-            return 200 "ok\n";
-        }
-    }
-}
-EOF
-}
-
-start_nginx() { # WORKERS CPUSET(or empty)
-	local pin=()
-	[ -n "$2" ] && pin=(taskset -c "$2")
-	port_free "$NGINX_PORT" || die "port $NGINX_PORT is in use (set NGINX_PORT)"
-	write_nginx_conf "$1"
-	"${pin[@]}" nginx -p "$TMP/nginx" -c "$TMP/nginx/nginx.conf" -e "$TMP/nginx/logs/error.log" \
-		2>"$TMP/nginx/logs/stderr.log" &
-	SERVER_PID=$!
-	wait_ready "$NGINX_PORT" nginx "$TMP/nginx/logs/error.log"
-	SERVER_PORT=$NGINX_PORT
-}
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_init http http
+# nginx-light, config fragments for bench_start_nginx.
+NGINX_EVENTS='multi_accept off;'
+NGINX_HTTP='keepalive_requests 100000000;
+    keepalive_timeout 300s;'
 
 start_server() { # NAME WORKERS CPUSET
 	case $1 in
-	crier) start_crier "$2" "$3" ;;
-	nginx) start_nginx "$2" "$3" ;;
-	*) die "unknown server $1 (SERVERS takes crier and/or nginx)" ;;
+	crier) bench_start_crier "$2" "$3" ;;
+	nginx) bench_start_nginx "$2" "$3" ;;
+	*) bench_die "unknown server $1 (SERVERS takes crier and/or nginx)" ;;
 	esac
 }
 
@@ -191,15 +76,6 @@ to_ms() {
 		n = v + 0; u = v; sub(/^[0-9.]+/, "", u)
 		if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
 		printf "%.3f", n }'
-}
-
-# Sum of user+system CPU seconds of a process tree (utime+stime, in ticks).
-tree_cpu_ticks() {
-	local pids
-	pids=$(ps -o pid= --ppid "$1" 2>/dev/null || true)
-	for p in $1 $pids; do
-		awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || true
-	done | awk '{ s += $1 } END { print s + 0 }'
 }
 
 # Seconds in a wrk duration: 10s, 2m, 1h, or a bare number of seconds.
@@ -212,7 +88,7 @@ dur_s() {
 start_profile() { # PID
 	PERF_PID='' PERF_WINDOW_S=0
 	[ "$PROFILE" = 1 ] || return 0
-	command -v perf >/dev/null || die "PROFILE=1 needs perf (apt-get install linux-perf)"
+	command -v perf >/dev/null || bench_die "PROFILE=1 needs perf (apt-get install linux-perf)"
 	local pids total
 	pids=$( (ps -o pid= --ppid "$1" || true) | tr -d ' ' | tr '\n' ',')
 	total=$(dur_s "$WRK_DURATION")
@@ -230,21 +106,13 @@ profile_json() { # RPS
 		return 0
 	}
 	wait "$PERF_PID" 2>/dev/null || true
+	PERF_PID=
 	awk -F, -v rps="$1" -v w="$PERF_WINDOW_S" '
 		$3 == "raw_syscalls:sys_enter" { sc = $1 }
 		$3 == "context-switches" { cs = $1 }
 		END { r = rps * w; if (r < 1) r = 1
 		      printf "{\"syscalls_per_req\":%.3f,\"ctx_switches_per_req\":%.4f}\n", sc / r, cs / r }' \
 		"$TMP/perf.csv"
-}
-
-# Sum of user+system CPU of a process tree (utime+stime, in clock ticks).
-tree_cpu_ticks() {
-	local pids
-	pids=$(ps -o pid= --ppid "$1" 2>/dev/null || true)
-	for p in $1 $pids; do
-		awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$p/stat" 2>/dev/null || true
-	done | awk '{ s += $1 } END { print s + 0 }'
 }
 
 # One wrk measurement: start the server, warm up, measure, stop, emit.
@@ -259,17 +127,17 @@ run_rps() { # SERVER CONFIG ROUND
 	local url="http://127.0.0.1:$SERVER_PORT/healthz" hz t0 t1 out
 	"${wpin[@]}" timeout 60 wrk -t"$threads" -c"$WRK_CONNS" -d"$WRK_WARMUP" "$url" >/dev/null
 	hz=$(getconf CLK_TCK)
-	t0=$(tree_cpu_ticks "$SERVER_PID")
+	t0=$(bench_tree_cpu_ticks "$SERVER_PID")
 	start_profile "$SERVER_PID"
 	out=$("${wpin[@]}" timeout 300 wrk -t"$threads" -c"$WRK_CONNS" -d"$WRK_DURATION" \
 		--timeout "$WRK_TIMEOUT" --latency "$url")
-	t1=$(tree_cpu_ticks "$SERVER_PID")
+	t1=$(bench_tree_cpu_ticks "$SERVER_PID")
 	printf '%s\n' "== $server $config round $round" "$out" >>"$LOG"
 	local rps prof
 	rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
-	[ -n "$rps" ] || die "could not parse wrk output for $server $config (see $LOG)"
+	[ -n "$rps" ] || bench_die "could not parse wrk output for $server $config (see $LOG)"
 	prof=$(profile_json "$rps")
-	stop_server
+	bench_stop_server
 	emit_rps "$server" "$config" "$round" "$workers" "$threads" "$out" \
 		"$(awk -v a="$t0" -v b="$t1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')" "$prof"
 }
@@ -298,10 +166,10 @@ emit_rps() { # SERVER CONFIG ROUND WORKERS THREADS WRK_OUTPUT CPU_SECONDS PROFIL
 		  avg_ms:$avg, p50_ms:$p50, p90_ms:$p90, p99_ms:$p99, socket_errors:$errs,
 		  non_2xx:$non2xx, server_cpu_s:$cpu, server_cpu_util:$util,
 		  server_cpu_us_per_req:$uspr} + $prof')
-	emit "$line"
-	log "$(jq -r '"\(.server|.+"      "|.[0:6]) \(.config|.+"      "|.[0:6]) workers=\(.workers)  \(.rps|floor) req/s  p50 \(.p50_ms) ms  p99 \(.p99_ms) ms  server CPU \(.server_cpu_util) cores, \(.server_cpu_us_per_req) us/req  errors \(.socket_errors + .non_2xx)" + (if .syscalls_per_req then "  syscalls/req \(.syscalls_per_req)" else "" end)' <<<"$line")"
+	bench_emit "$line"
+	bench_log "$(jq -r '"\(.server|.+"      "|.[0:6]) \(.config|.+"      "|.[0:6]) workers=\(.workers)  \(.rps|floor) req/s  p50 \(.p50_ms) ms  p99 \(.p99_ms) ms  server CPU \(.server_cpu_util) cores, \(.server_cpu_us_per_req) us/req  errors \(.socket_errors + .non_2xx)" + (if .syscalls_per_req then "  syscalls/req \(.syscalls_per_req)" else "" end)' <<<"$line")"
 	if [ "$2" = pinned ] && awk -v u="$(jq .server_cpu_util <<<"$line")" 'BEGIN { exit !(u < 0.9) }'; then
-		log "warning: $1 got only $(jq .server_cpu_util <<<"$line") of CPU 0: another process shared it or wrk was the bottleneck; this rps is not comparable (server_cpu_us_per_req still is)"
+		bench_log "warning: $1 got only $(jq .server_cpu_util <<<"$line") of CPU 0: another process shared it or wrk was the bottleneck; this rps is not comparable (server_cpu_us_per_req still is)"
 	fi
 }
 
@@ -310,44 +178,25 @@ run_idle() { # SERVER
 	start_server "$server" "$IDLE_WORKERS" ""
 	out=$("$IDLECONN" --port "$SERVER_PORT" --conns "$IDLE_CONNS" --pid "$SERVER_PID" \
 		--hold "$IDLE_HOLD" --timeout "$IDLE_TIMEOUT" 2>>"$LOG") || rc=$?
-	stop_server
+	bench_stop_server
 	[ "$server" = crier ] && sed 's/^/crier: /' "$TMP/crier.log" | tail -n 20 >>"$LOG"
-	[ -n "$out" ] || die "idleconn printed nothing for $server (exit $rc, see $LOG)"
-	emit "$(jq -c --arg server "$server" --argjson workers "$IDLE_WORKERS" --argjson rc "$rc" \
+	[ -n "$out" ] || bench_die "idleconn printed nothing for $server (exit $rc, see $LOG)"
+	bench_emit "$(jq -c --arg server "$server" --argjson workers "$IDLE_WORKERS" --argjson rc "$rc" \
 		'{bench:"idle_rss", server:$server, workers:$workers} + . + {exit_code:$rc}' <<<"$out")"
-	log "$(jq -r --arg s "$server" '"\($s) idle: \(.connected)/\(.conns) connected (\(.failed) failed, \(.dropped) dropped) in \(.connect_seconds) s; RSS \(.rss_before_kb) -> \(.rss_after_kb) KiB = \(.rss_per_conn_bytes) bytes/conn"' <<<"$out")"
+	bench_log "$(jq -r --arg s "$server" '"\($s) idle: \(.connected)/\(.conns) connected (\(.failed) failed, \(.dropped) dropped) in \(.connect_seconds) s; RSS \(.rss_before_kb) -> \(.rss_after_kb) KiB = \(.rss_per_conn_bytes) bytes/conn"' <<<"$out")"
 }
 
 main() {
-	for tool in wrk nginx curl jq taskset ss cc; do
-		command -v "$tool" >/dev/null || die "$tool is not installed (apt-get install wrk nginx-light curl jq util-linux iproute2 gcc)"
-	done
-	if [[ " $SERVERS " == *" crier "* ]]; then
-		if [ -z "${CRIER_BIN:-}" ]; then
-			CRIER_BIN=$ROOT/build/crier
-			[ -x "$CRIER_BIN" ] || (cd "$ROOT" && make build >&2) || die "make build failed"
-		fi
-		[ -x "$CRIER_BIN" ] || die "CRIER_BIN=$CRIER_BIN is not executable"
-	fi
+	bench_need_tools "wrk nginx-light curl jq util-linux iproute2 gcc" wrk nginx curl jq taskset ss cc
+	[[ " $SERVERS " != *" crier "* ]] || bench_need_crier
 	IDLECONN=$RESULTS_DIR/idleconn
-	cc -O2 -std=c11 -Wall -Wextra -Werror -o "$IDLECONN" "$ROOT/bench/idleconn.c" ||
-		die "building bench/idleconn.c failed"
+	bench_build idleconn
 
-	local crier_version=none
-	[ -n "${CRIER_BIN:-}" ] && crier_version=$("$CRIER_BIN" version 2>/dev/null | head -n1 || true)
-	emit "$(jq -cn --argjson nproc "$(nproc)" \
-		--arg cpu "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
-		--arg kernel "$(uname -r)" --argjson nofile "$(ulimit -Hn)" \
-		--arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
-		--arg crier "$crier_version" --arg commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)" \
-		--arg nginx "$(nginx -v 2>&1 | sed 's/^nginx version: //')" \
-		--arg wrk "$( (wrk -v 2>&1 || true) | awk 'NR == 1 { print $2 }')" --arg stamp "$STAMP" \
-		'{bench:"machine", stamp:$stamp, nproc:$nproc, cpu:$cpu, kernel:$kernel, loadavg:$load,
-		  nofile_hard:$nofile, crier:$crier, commit:$commit, nginx:$nginx, wrk:$wrk}')"
-	log "machine: $(nproc) x $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), kernel $(uname -r), load $(cut -d' ' -f1-3 /proc/loadavg)"
+	bench_emit "$(bench_machine_json nofile crier commit nginx wrk)"
+	bench_log "machine: $(nproc) x $(bench_cpu_model), kernel $(uname -r), load $(bench_loadavg)"
 
 	if [ "$SKIP_RPS" != 1 ]; then
-		log "-- keep-alive GET /healthz, wrk -c$WRK_CONNS -d$WRK_DURATION (pinned: server CPU 0, wrk -t$PINNED_WRK_THREADS CPU 1; shared: $SHARED_WORKERS workers, wrk -t$SHARED_WRK_THREADS, unpinned)"
+		bench_log "-- keep-alive GET /healthz, wrk -c$WRK_CONNS -d$WRK_DURATION (pinned: server CPU 0, wrk -t$PINNED_WRK_THREADS CPU 1; shared: $SHARED_WORKERS workers, wrk -t$SHARED_WRK_THREADS, unpinned)"
 		for config in $CONFIGS; do
 			for round in $(seq "$ROUNDS"); do
 				for server in $SERVERS; do run_rps "$server" "$config" "$round"; done
@@ -355,10 +204,10 @@ main() {
 		done
 	fi
 	if [ "$SKIP_IDLE" != 1 ]; then
-		log "-- RSS per idle keep-alive connection, $IDLE_CONNS connections, $IDLE_WORKERS worker(s)"
+		bench_log "-- RSS per idle keep-alive connection, $IDLE_CONNS connections, $IDLE_WORKERS worker(s)"
 		for server in $SERVERS; do run_idle "$server"; done
 	fi
-	log "results: $OUT"
+	bench_log "results: $OUT"
 }
 
 main "$@"

@@ -67,77 +67,15 @@ CRIER_FLAGS=${CRIER_FLAGS:-}
 PROFILE=${PROFILE:-0}
 MAX_CONNS=$((SUBS + 2000))
 
-mkdir -p "$RESULTS_DIR"
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT=$RESULTS_DIR/transports-$STAMP.jsonl
-LOG=$RESULTS_DIR/transports-$STAMP.log
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/crier-bench-transports.XXXXXX")
-SERVER_PID='' PERF_PID=''
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_init transports transports
+STOP_WARN=crier # log it if crier needs a SIGKILL to stop
 
-log() { printf '%s\n' "$*" | tee -a "$LOG" >&2; }
-emit() { printf '%s\n' "$1" | tee -a "$OUT"; }
-die() {
-	log "transports.sh: $*"
-	exit 1
-}
-
-# Stop the crier we started, by its pid: TERM, up to 5 s, then KILL.
-stop_server() {
-	[ -n "$SERVER_PID" ] || return 0
-	kill -TERM "$SERVER_PID" 2>/dev/null || true
-	for _ in $(seq 50); do
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$SERVER_PID" 2>/dev/null; then
-		log "warning: crier (pid $SERVER_PID) still running 5 s after SIGTERM; killed"
-		kill -KILL "$SERVER_PID" 2>/dev/null || true
-	fi
-	wait "$SERVER_PID" 2>/dev/null || true
-	SERVER_PID=
-}
-
-cleanup() {
-	local rc=$?
-	[ -n "$PERF_PID" ] && kill -INT "$PERF_PID" 2>/dev/null
-	stop_server
-	rm -rf "$TMP"
-	exit $rc
-}
-trap cleanup EXIT
-trap 'log "transports.sh: line $LINENO failed: $BASH_COMMAND"' ERR
-trap 'exit 130' INT TERM
-
+# crier, the same flags in every run (see above).
 start_crier() { # WORKERS CPUSET(or empty)
-	local pin=() extra=()
-	[ -n "$2" ] && pin=(taskset -c "$2")
-	! ss -Htln "sport = :$CRIER_PORT" | grep -q . || die "port $CRIER_PORT is in use (set CRIER_PORT)"
-	read -ra extra <<<"$CRIER_FLAGS"
-	"${pin[@]}" "$CRIER_BIN" serve --listen "127.0.0.1:$CRIER_PORT" --workers "$1" \
-		--max-connections "$MAX_CONNS" --poll-timeout 30s --history-size "$HISTORY" \
-		"${extra[@]}" 2>"$TMP/crier.log" &
-	SERVER_PID=$!
-	for _ in $(seq 100); do
-		kill -0 "$SERVER_PID" 2>/dev/null || {
-			tail -n 20 "$TMP/crier.log" >&2 || true
-			die "crier exited during start-up (log above)"
-		}
-		[ "$(curl -s -m 1 "http://127.0.0.1:$CRIER_PORT/healthz" || true)" = ok ] && return 0
-		sleep 0.1
-	done
-	die "crier did not answer GET /healthz with ok within 10 s"
+	bench_start_crier "$1" "$2" --poll-timeout 30s --history-size "$HISTORY"
 }
-
-busy_cpu() {
-	local a b
-	a=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat)
-	sleep 1
-	b=$(awk '/^cpu / { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat)
-	awk -v a="$a" -v b="$b" 'BEGIN { split(a, x, " "); split(b, y, " ")
-		printf "%.2f", (y[2] > x[2] ? (y[1] - x[1]) / (y[2] - x[2]) : 0) }'
-}
-
-cpu_ticks() { awk -v c="$1" '$1 == c { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8 }' /proc/stat; }
 
 # PROFILE=1: perf stat on crier's threads from DELAY s after start until
 # fanout exits (subscribing 5,000 takes about 0.5 s: use MSGS >= 3000 so
@@ -145,7 +83,7 @@ cpu_ticks() { awk -v c="$1" '$1 == c { print $2 + $3 + $4 + $7 + $8, $2 + $3 + $
 start_profile() { # PID DELAY_S
 	PERF_PID=''
 	[ "$PROFILE" = 1 ] || return 0
-	command -v perf >/dev/null || die "PROFILE=1 needs perf (apt-get install linux-perf)"
+	command -v perf >/dev/null || bench_die "PROFILE=1 needs perf (apt-get install linux-perf)"
 	rm -f "$TMP/perf.csv"
 	(sleep "$2" && exec perf stat -x, -o "$TMP/perf.csv" \
 		-e raw_syscalls:sys_enter,context-switches,task-clock -p "$1") >/dev/null 2>&1 &
@@ -192,34 +130,33 @@ run_one() { # CONFIG MEASURE
 	pub-http)
 		args=(--subs "$PUBWS_SUBS" --transport wsproto --msgs "$PUBWS_MSGS"
 			--pub-transport http --publishers "$PUBWS_CONNS" --window "$PUBWS_WINDOW") ;;
-	*) die "unknown measure $measure" ;;
+	*) bench_die "unknown measure $measure" ;;
 	esac
 	start_crier "$workers" "$scpu"
 	local c0 c1 out rc=0
-	c0=$(cpu_ticks cpu0)
+	c0=$(bench_cpu_ticks cpu0)
 	start_profile "$SERVER_PID" 1
 	"${cpin[@]}" timeout $((TIMEOUT + 30)) "$FANOUT" --url "http://127.0.0.1:$CRIER_PORT" \
 		"${args[@]}" --channels 1 --rate max --size "$SIZE" --timeout "$TIMEOUT" \
 		--drain "$DRAIN" --server-pid "$SERVER_PID" >"$TMP/run.json" 2>>"$LOG" || rc=$?
-	c1=$(cpu_ticks cpu0)
+	c1=$(bench_cpu_ticks cpu0)
 	out=$(cat "$TMP/run.json")
-	[ -n "$out" ] || die "fanout printed nothing for $measure (exit $rc, see $LOG)"
+	[ -n "$out" ] || bench_die "fanout printed nothing for $measure (exit $rc, see $LOG)"
 	local prof
 	prof=$(profile_json "$(jq .received <<<"$out")" "$(jq .published <<<"$out")")
-	stop_server
+	bench_stop_server
 	local cpu0
-	cpu0=$(awk -v a="$c0" -v b="$c1" 'BEGIN { split(a, x, " "); split(b, y, " ")
-		printf "%.2f", (y[2] > x[2] ? (y[1] - x[1]) / (y[2] - x[2]) : 0) }')
+	cpu0=$(bench_busy_share "$c0" "$c1")
 	local line
 	line=$(jq -c --arg config "$config" --arg measure "$measure" --argjson workers "$workers" \
 		--argjson rc "$rc" --argjson prof "$prof" --argjson cpu0 "$cpu0" \
 		'{bench, server:"crier", config:$config, measure:$measure, workers:$workers} + . +
 		 {cpu0_busy:$cpu0, exit_code:$rc} + $prof' <<<"$out")
-	emit "$line"
+	bench_emit "$line"
 	if [ "$measure" = pub-wsproto ] || [ "$measure" = pub-http ]; then
-		log "$(jq -r '"\(.config) \(.measure|.+"              "|.[0:14]) w=\(.workers)  \(.pub_per_s) acks/s from \(.publishers) conns x window \(.window)  ack p50 \(.ack_p50_us) us p99 \(.ack_p99_us) us  subs \(.subscribed) lost \(.lost)  errors \(.errors)  server \(.server_cpu_us_per_publish) us/publish" + (if .syscalls_per_msg then "  syscalls/publish \(.syscalls_per_msg)" else "" end)' <<<"$line")"
+		bench_log "$(jq -r '"\(.config) \(.measure|.+"              "|.[0:14]) w=\(.workers)  \(.pub_per_s) acks/s from \(.publishers) conns x window \(.window)  ack p50 \(.ack_p50_us) us p99 \(.ack_p99_us) us  subs \(.subscribed) lost \(.lost)  errors \(.errors)  server \(.server_cpu_us_per_publish) us/publish" + (if .syscalls_per_msg then "  syscalls/publish \(.syscalls_per_msg)" else "" end)' <<<"$line")"
 	else
-		log "$(jq -r '"\(.config) \(.measure|.+"              "|.[0:14]) w=\(.workers)  \(.deliveries_per_s) deliveries/s  p50 \(.p50_us) us p99 \(.p99_us) us  subs \(.subscribed) lost \(.lost) dup \(.duplicated) ooo \(.out_of_order) gaps \(.gaps) errors \(.errors)  server \(.server_cpu_us_per_delivery) us/delivery" + (if .measure == "poll" then "  polls \(.polls) (\(.msgs_per_poll) msgs/poll, \(.empty_polls) empty)" else "" end) + (if .syscalls_per_delivery then "  syscalls/delivery \(.syscalls_per_delivery)" else "" end)' <<<"$line")"
+		bench_log "$(jq -r '"\(.config) \(.measure|.+"              "|.[0:14]) w=\(.workers)  \(.deliveries_per_s) deliveries/s  p50 \(.p50_us) us p99 \(.p99_us) us  subs \(.subscribed) lost \(.lost) dup \(.duplicated) ooo \(.out_of_order) gaps \(.gaps) errors \(.errors)  server \(.server_cpu_us_per_delivery) us/delivery" + (if .measure == "poll" then "  polls \(.polls) (\(.msgs_per_poll) msgs/poll, \(.empty_polls) empty)" else "" end) + (if .syscalls_per_delivery then "  syscalls/delivery \(.syscalls_per_delivery)" else "" end)' <<<"$line")"
 	fi
 }
 
@@ -243,43 +180,27 @@ emit_summary() {
 			 http_us_per_publish: .http.server_cpu_us_per_publish,
 			 errors: ([.ws, .sse, .wp, .poll, .pub, .http | select(. != null) | .errors] | add)};
 		{bench: "transports_summary", pinned: cfg("pinned"), shared: cfg("shared")}' "$OUT")
-	emit "$line"
+	bench_emit "$line"
 	for c in pinned shared; do
-		log "$(jq -r --arg c "$c" '.[$c] | select(.ws_dps != null or .poll_msgs_per_s != null or .pub_acks_per_s != null) | "summary \($c): deliveries/s ws \(.ws_dps) sse \(.sse_dps) wsproto \(.wsproto_dps) (wsproto/ws \(.wsproto_vs_ws), /sse \(.wsproto_vs_sse)); poll \(.poll_msgs_per_s) msgs/s; /ws publish \(.pub_acks_per_s) acks/s p50 \(.pub_ack_p50_us) us p99 \(.pub_ack_p99_us) us (HTTP: \(.http_pub_per_s)/s p50 \(.http_ack_p50_us) us p99 \(.http_ack_p99_us) us); errors \(.errors)"' <<<"$line")"
+		bench_log "$(jq -r --arg c "$c" '.[$c] | select(.ws_dps != null or .poll_msgs_per_s != null or .pub_acks_per_s != null) | "summary \($c): deliveries/s ws \(.ws_dps) sse \(.sse_dps) wsproto \(.wsproto_dps) (wsproto/ws \(.wsproto_vs_ws), /sse \(.wsproto_vs_sse)); poll \(.poll_msgs_per_s) msgs/s; /ws publish \(.pub_acks_per_s) acks/s p50 \(.pub_ack_p50_us) us p99 \(.pub_ack_p99_us) us (HTTP: \(.http_pub_per_s)/s p50 \(.http_ack_p50_us) us p99 \(.http_ack_p99_us) us); errors \(.errors)"' <<<"$line")"
 	done
 }
 
 main() {
-	for tool in curl jq taskset ss cc; do
-		command -v "$tool" >/dev/null || die "$tool is not installed (apt-get install curl jq util-linux iproute2 gcc)"
-	done
-	if [ -z "${CRIER_BIN:-}" ]; then
-		CRIER_BIN=$ROOT/build/crier
-		[ -x "$CRIER_BIN" ] || (cd "$ROOT" && make build >&2) || die "make build failed"
-	fi
-	[ -x "$CRIER_BIN" ] || die "CRIER_BIN=$CRIER_BIN is not executable"
+	bench_need_tools "curl jq util-linux iproute2 gcc" curl jq taskset ss cc
+	bench_need_crier
 	FANOUT=$RESULTS_DIR/fanout
-	cc -O2 -std=c11 -Wall -Wextra -Werror -o "$FANOUT" "$ROOT/bench/fanout.c" ||
-		die "building bench/fanout.c failed"
-	BUSY=$(busy_cpu)
-	emit "$(jq -cn --argjson nproc "$(nproc)" \
-		--arg cpu "$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)" \
-		--arg kernel "$(uname -r)" --arg load "$(cut -d' ' -f1-3 /proc/loadavg)" \
-		--argjson busy "$BUSY" --arg crier "$("$CRIER_BIN" version 2>/dev/null | head -n1 || true)" \
-		--arg commit "$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo none)" \
-		--arg stamp "$STAMP" \
-		'{bench:"machine", stamp:$stamp, nproc:$nproc, cpu:$cpu, kernel:$kernel, loadavg:$load,
-		  busy_cpu_before:$busy, crier:$crier, commit:$commit}')"
-	log "machine: $(nproc) x $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo), load $(cut -d' ' -f1-3 /proc/loadavg), CPU busy before start $BUSY"
-	if awk -v b="$BUSY" 'BEGIN { exit !(b > 0.1) }'; then
-		log "warning: $(awk -v b="$BUSY" 'BEGIN { printf "%d", b * 100 }') % of the CPUs were busy before the run started: throughput and tail latency from this run are noise"
-	fi
-	log "-- transports: $SUBS subscribers x $MSGS msgs (ws, sse, wsproto), $POLL_SUBS pollers x $POLL_MSGS msgs, $SIZE-byte messages, $PUBLISHERS HTTP publishers x window $WINDOW; /ws publish: $PUBWS_CONNS conns x window $PUBWS_WINDOW, $PUBWS_MSGS msgs, $PUBWS_SUBS subscribers; history $HISTORY"
+	bench_build fanout
+	BUSY=$(bench_busy_cpu)
+	bench_emit "$(bench_machine_json busy crier commit)"
+	bench_log "machine: $(nproc) x $(bench_cpu_model), load $(bench_loadavg), CPU busy before start $BUSY"
+	bench_warn_busy "$BUSY" "throughput and tail latency from this run are noise"
+	bench_log "-- transports: $SUBS subscribers x $MSGS msgs (ws, sse, wsproto), $POLL_SUBS pollers x $POLL_MSGS msgs, $SIZE-byte messages, $PUBLISHERS HTTP publishers x window $WINDOW; /ws publish: $PUBWS_CONNS conns x window $PUBWS_WINDOW, $PUBWS_MSGS msgs, $PUBWS_SUBS subscribers; history $HISTORY"
 	for config in $CONFIGS; do
 		for measure in $MEASURES; do run_one "$config" "$measure"; done
 	done
 	emit_summary
-	log "results: $OUT"
+	bench_log "results: $OUT"
 }
 
 main "$@"
