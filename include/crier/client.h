@@ -9,9 +9,13 @@
  * delivered, so the caller sees every message exactly once, or a gap
  * notice saying what it missed (docs/subscribe.md, "Gaps").
  *
- * Transports in this version: Server-Sent Events and long-poll. WebSocket
- * (raw and /ws) are declared but crier_client_new refuses them with
- * UV_ENOTSUP.
+ * Transports: the crier.v1 protocol over WebSocket (GET /ws), raw
+ * WebSocket (GET /sub/{channels} with Upgrade), Server-Sent Events and
+ * long-poll. Every one resumes exactly except raw WebSocket, whose frames
+ * carry no id (see CRIER_TRANSPORT_WS). Publishes always go over HTTP.
+ * WebSocket: no extension is offered (no permessage-deflate); server pings
+ * are answered; silence longer than ping_ms + silence_margin_ms counts as
+ * a dead connection; crier_client_close sends a close frame (code 1000).
  *
  * Thread: a client belongs to the thread running its loop. Every function
  * must be called on that thread, and every callback runs on it. Callbacks
@@ -32,16 +36,34 @@
 typedef struct crier_client crier_client;
 
 enum crier_transport {
-	CRIER_TRANSPORT_AUTO = 0, /* SSE; long-poll when SSE cannot be had */
+	/* WSPROTO first, then SSE, then POLL. A transport is left for the next
+	 * when its first attempt fails in a way that blames the transport: an
+	 * answer other than 101 (SSE: other than an event stream), a bad
+	 * handshake, a timeout or a reset before the stream opened. A refused
+	 * or unresolvable connection blames the hub, not the transport: the
+	 * client backs off and retries the same one. A step is never undone;
+	 * its reason is the OPEN state change's `reason`. */
+	CRIER_TRANSPORT_AUTO = 0,
 	CRIER_TRANSPORT_SSE,
-	CRIER_TRANSPORT_WS,      /* raw WebSocket: not yet supported */
-	CRIER_TRANSPORT_WSPROTO, /* the /ws protocol: not yet supported */
+	/* Raw WebSocket: each message one frame, no envelope. LIMITATION: the
+	 * frames carry no id, so the client never learns a position. Every
+	 * reconnect resumes from the `since` given to crier_client_subscribe
+	 * (replaying what came after it again, duplicates included, since the
+	 * client cannot tell them apart), or, without one, live (losing what
+	 * was published while disconnected, with no gap notice). Messages have
+	 * id "", crier_client_last_id stays at `since`. Use WSPROTO to resume. */
+	CRIER_TRANSPORT_WS,
+	/* The crier.v1 protocol on /ws (docs/protocol-ws.md): ids, channel on
+	 * every message, exact resume with gap notices. */
+	CRIER_TRANSPORT_WSPROTO,
 	CRIER_TRANSPORT_POLL,
 };
 
 enum crier_state {
 	CRIER_STATE_CONNECTING = 0, /* first connection attempt in progress */
-	CRIER_STATE_OPEN,           /* the stream is established (SSE: the server
+	CRIER_STATE_OPEN,           /* the stream is established (crier.v1: the
+	                             * subscribe was acknowledged; raw WebSocket: the
+	                             * 101 answer checked out; SSE: the server
 	                             * answered 200 text/event-stream; long-poll: the
 	                             * first answer arrived, which without a start id
 	                             * is the first message or the server's timeout) */
@@ -55,10 +77,11 @@ enum crier_state {
 /* A delivered message. Every pointer is borrowed: valid only during the
  * callback; copy what must outlive it. */
 struct crier_message {
-	const char *channel; /* NUL-terminated; NULL over SSE with more than one
-	                      * channel subscribed (the event stream does not
-	                      * carry the channel) */
-	const char *id;      /* NUL-terminated, opaque; never NULL */
+	const char *channel; /* NUL-terminated; NULL over SSE and raw WebSocket
+	                      * with more than one channel subscribed (those
+	                      * streams do not carry the channel) */
+	const char *id;      /* NUL-terminated, opaque; never NULL ("" over raw
+	                      * WebSocket, which carries no ids) */
 	const char *event;   /* NUL-terminated event type, or NULL when none */
 	const char *data;    /* data_len bytes, NUL-terminated after them (binary
 	                      * data may contain NULs of its own) */
@@ -80,9 +103,13 @@ struct crier_state_change {
 	uint32_t attempt;               /* RECONNECTING: 1 for the first retry */
 	uint64_t delay_ms;              /* RECONNECTING: time until that attempt */
 	int err;                        /* RECONNECTING/CLOSED: why (0 for a caller's close) */
-	int status;                     /* CLOSED by a refusal: the HTTP status (4xx), else 0 */
+	int status;                     /* CLOSED by a refusal: the HTTP status (4xx; 400
+	                                 * for a crier.v1 `error` answer to subscribe),
+	                                 * else 0 */
 	const char *reason;             /* RECONNECTING/CLOSED: a sentence (for a refusal,
-	                     * the server's own words); "" otherwise; never NULL */
+	                     * the server's own words); OPEN under auto after a
+	                     * fallback: why ("wsproto unavailable: ..."); ""
+	                     * otherwise; never NULL */
 };
 
 typedef void (*crier_message_cb)(crier_client *c, const struct crier_message *m, void *user);
@@ -107,7 +134,8 @@ struct crier_client_options {
 	uint32_t connect_timeout_ms; /* 10000: TCP connect and response head */
 	uint32_t heartbeat_ms;       /* 15000: the server's --sse-heartbeat */
 	uint32_t poll_timeout_ms;    /* 30000: the server's --poll-timeout */
-	uint32_t silence_margin_ms;  /* 5000: added to the two above before a
+	uint32_t ping_ms;            /* 25000: the server's --ws-ping-interval */
+	uint32_t silence_margin_ms;  /* 5000: added to the three above before a
 	                              * silent stream counts as dead */
 	crier_message_cb on_message;
 	crier_gap_cb on_gap;
@@ -120,8 +148,7 @@ struct crier_client_options {
  * https yet) on loop. Nothing is sent until crier_client_subscribe or
  * crier_client_publish. url and opts are copied; opts may be NULL.
  * Returns 0 and sets *out, or: CRIER_EINVAL (malformed url, or a
- * transport out of range), UV_ENOTSUP (https, or a WebSocket transport),
- * CRIER_ENOMEM. *out is untouched on failure.
+ * transport out of range), UV_ENOTSUP (https), CRIER_ENOMEM. *out is untouched on failure.
  */
 int crier_client_new(uv_loop_t *loop, const char *url, const struct crier_client_options *opts,
                      crier_client **out);

@@ -106,7 +106,8 @@ static void sub_on_message(crier_client *c, const struct crier_message *m, void 
 		if (o)
 			sub_print_json(o);
 	} else if (s->format == SUB_SSE) {
-		printf("id: %s\n", m->id);
+		if (m->id[0])
+			printf("id: %s\n", m->id);
 		if (m->binary || m->event)
 			printf("event: %s\n", m->binary ? "crier.binary" : m->event);
 		const char *p = data, *end = data + len;
@@ -118,7 +119,7 @@ static void sub_on_message(crier_client *c, const struct crier_message *m, void 
 		} while (p < end);
 		putchar('\n');
 	} else {
-		printf("%s %s %s ", m->id, m->channel ? m->channel : "-",
+		printf("%s %s %s ", m->id[0] ? m->id : "-", m->channel ? m->channel : "-",
 		       m->event ? m->event : "message");
 		sub_put_escaped(data, len);
 		putchar('\n');
@@ -161,8 +162,8 @@ static void sub_on_state(crier_client *c, const struct crier_state_change *st, v
 		break;
 	case CRIER_STATE_OPEN:
 		s->ever_open = true;
-		fprintf(stderr, "crier sub: connected to %s (%s)\n", s->url,
-		        crier_transport_name(st->transport));
+		fprintf(stderr, "crier sub: connected to %s (%s)%s%s\n", s->url,
+		        crier_transport_name(st->transport), st->reason[0] ? "; " : "", st->reason);
 		break;
 	case CRIER_STATE_RECONNECTING:
 		fprintf(stderr, "crier sub: %s; reconnecting in %llu ms (attempt %u)\n", st->reason,
@@ -330,6 +331,9 @@ static int sub_run(struct sub_ctx *s, const struct sub_args *a)
 	        .backoff_max_ms = 10000,
 	        .max_attempts = (uint32_t)a->max_attempts,
 	        .heartbeat_ms = (uint32_t)a->heartbeat_ms,
+	        /* --heartbeat is the server's keep-alive period whatever the
+	         * transport: SSE comments or WebSocket pings. */
+	        .ping_ms = (uint32_t)a->heartbeat_ms,
 	        .on_message = sub_on_message,
 	        .on_gap = sub_on_gap,
 	        .on_state = sub_on_state,
@@ -337,13 +341,8 @@ static int sub_run(struct sub_ctx *s, const struct sub_args *a)
 	};
 	int rc = crier_client_new(&s->loop, a->url, &o, &s->client);
 	if (rc) {
-		if (a->transport == CRIER_TRANSPORT_WS || a->transport == CRIER_TRANSPORT_WSPROTO)
-			fprintf(stderr, "crier sub: transport '%s' is not yet supported\n",
-			        crier_transport_name(a->transport));
-		else
-			fprintf(stderr,
-			        "crier sub: invalid --url '%s' (%s; expected http://host[:port])\n",
-			        a->url, crier_client_strerror(rc));
+		fprintf(stderr, "crier sub: invalid --url '%s' (%s; expected http://host[:port])\n",
+		        a->url, crier_client_strerror(rc));
 		return 2;
 	}
 	uv_timer_init(&s->loop, &s->timeout);

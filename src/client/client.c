@@ -5,7 +5,9 @@
  * Owns every decision about connections: when to retry (exponential
  * backoff with full jitter from backoff.c, widened by the server's
  * `retry:`), when to give up (a 4xx refusal, or max_attempts failures in a
- * row), and when auto falls back from SSE to long-poll. The wire formats
+ * row), and when auto falls back: crier.v1 over WebSocket first, then SSE,
+ * then long-poll, each step taken once and kept, its reason kept for the
+ * OPEN state change. The wire formats
  * are client_sub.c's; the HTTP mechanics are http_client.c's.
  *
  * The non-obvious rule is re-entrancy: every user callback may close the
@@ -30,6 +32,7 @@
 #define CLIENT_CONNECT_TIMEOUT_MS 10000 /* connect and response head on a slow network */
 #define CLIENT_HEARTBEAT_MS       15000 /* the hub's --sse-heartbeat default */
 #define CLIENT_POLL_TIMEOUT_MS    30000 /* the hub's --poll-timeout default */
+#define CLIENT_PING_MS            25000 /* the hub's --ws-ping-interval default */
 #define CLIENT_SILENCE_MARGIN_MS  5000  /* scheduling and network delay on top of those */
 #define CLIENT_MAX_CHANNELS       64    /* the hub's limit per subscription */
 
@@ -68,6 +71,10 @@ static void client_release(crier_client *c)
 	buf_free(&c->ev_id);
 	buf_free(&c->ev_event);
 	buf_free(&c->pub_body);
+	buf_free(&c->ws_msg);
+	for (size_t i = 0; i < c->n_channels; i++)
+		free(c->channels[i]);
+	free(c->channels);
 	free((char *)c->opt.token);
 	free(c->host);
 	free(c->authority);
@@ -109,22 +116,29 @@ void client_drop_sub(crier_client *c)
 	c->sub_hc = NULL;
 	c->open = false;
 	c->streaming = false;
+	c->ws_up = false;
 }
 
 /* Opens a connection and sends the subscribe request for the current transport. */
 static void client_connect(crier_client *c)
 {
 	struct buf req = {0};
-	int rc = client_sub_request(c, &req);
+	bool ws = c->transport == CRIER_TRANSPORT_WS || c->transport == CRIER_TRANSPORT_WSPROTO;
+	int rc = ws ? client_ws_request(c, &req) : client_sub_request(c, &req);
 	if (!rc && !c->sub_hc)
 		rc = http_client_new(c->loop, c->host, c->port, &client_sub_cbs, c,
 		                     c->opt.connect_timeout_ms, &c->sub_hc);
 	if (!rc) {
-		bool sse = c->transport == CRIER_TRANSPORT_SSE;
-		uint32_t head = sse ? c->opt.connect_timeout_ms
-		                    : c->opt.poll_timeout_ms + c->opt.silence_margin_ms;
-		uint32_t idle = sse ? c->opt.heartbeat_ms + c->opt.silence_margin_ms
-		                    : c->opt.connect_timeout_ms;
+		/* Head: the connect timeout, or a held poll. Idle: the silence
+		 * that counts as dead (a heartbeat or a ping missed, plus margin). */
+		uint32_t head = c->opt.connect_timeout_ms;
+		uint32_t idle = c->opt.heartbeat_ms + c->opt.silence_margin_ms;
+		if (ws) {
+			idle = c->opt.ping_ms + c->opt.silence_margin_ms;
+		} else if (c->transport == CRIER_TRANSPORT_POLL) {
+			head = c->opt.poll_timeout_ms + c->opt.silence_margin_ms;
+			idle = c->opt.connect_timeout_ms;
+		}
 		rc = http_client_request(c->sub_hc, req.data, req.len, head, idle);
 	}
 	buf_free(&req);
@@ -144,7 +158,7 @@ void client_opened(crier_client *c)
 	c->open = true;
 	c->attempt = 0;
 	c->failures = 0;
-	client_state(c, CRIER_STATE_OPEN, 0, 0, NULL);
+	client_state(c, CRIER_STATE_OPEN, 0, 0, c->fallback_why);
 }
 
 void client_refused(crier_client *c, int status, const char *reason)
@@ -154,11 +168,26 @@ void client_refused(crier_client *c, int status, const char *reason)
 	client_state(c, CRIER_STATE_CLOSED, CRIER_EINVAL, status, reason);
 }
 
+/* True when a failure before the stream opened says more about the
+ * transport (a proxy that drops or stalls WebSocket upgrades, a bad 101)
+ * than about the hub being down (refused, unresolvable: every transport
+ * would fail alike, so auto keeps its choice and backs off). */
+static bool client_blames_transport(int err)
+{
+	return err == CRIER_ETIMEOUT || err == CRIER_ECLOSED || err == CRIER_EIO ||
+	       err == CRIER_EBADREQ || err == UV_ECONNRESET || err == UV_EPIPE;
+}
+
 void client_fail(crier_client *c, int err, const char *reason)
 {
 	if (c->closing || c->dead)
 		return;
 	bool was_open = c->open;
+	if (!was_open && c->opt.transport == CRIER_TRANSPORT_AUTO &&
+	    c->transport == CRIER_TRANSPORT_WSPROTO && client_blames_transport(err)) {
+		client_fallback(c, reason);
+		return;
+	}
 	client_drop_sub(c);
 	if (!was_open)
 		c->failures++;
@@ -177,10 +206,15 @@ void client_fail(crier_client *c, int err, const char *reason)
 	client_state(c, CRIER_STATE_RECONNECTING, err, 0, reason);
 }
 
-void client_use_poll(crier_client *c)
+void client_fallback(crier_client *c, const char *why)
 {
+	const char *from = crier_transport_name(c->transport);
 	client_drop_sub(c);
-	c->transport = CRIER_TRANSPORT_POLL;
+	size_t at = strlen(c->fallback_why);
+	snprintf(c->fallback_why + at, sizeof(c->fallback_why) - at, "%s%s unavailable: %s",
+	         at ? "; " : "", from, why);
+	c->transport = c->transport == CRIER_TRANSPORT_WSPROTO ? CRIER_TRANSPORT_SSE
+	                                                       : CRIER_TRANSPORT_POLL;
 	client_connect(c);
 }
 
@@ -259,6 +293,7 @@ static void client_defaults(struct crier_client_options *o)
 		o->connect_timeout_ms = CLIENT_CONNECT_TIMEOUT_MS;
 	o->heartbeat_ms = o->heartbeat_ms ? o->heartbeat_ms : CLIENT_HEARTBEAT_MS;
 	o->poll_timeout_ms = o->poll_timeout_ms ? o->poll_timeout_ms : CLIENT_POLL_TIMEOUT_MS;
+	o->ping_ms = o->ping_ms ? o->ping_ms : CLIENT_PING_MS;
 	if (!o->silence_margin_ms)
 		o->silence_margin_ms = CLIENT_SILENCE_MARGIN_MS;
 }
@@ -278,8 +313,6 @@ int crier_client_new(uv_loop_t *loop, const char *url, const struct crier_client
 	struct crier_client_options o = opts ? *opts : (struct crier_client_options){0};
 	if ((unsigned)o.transport > CRIER_TRANSPORT_POLL || (o.token && client_has_ctl(o.token)))
 		return CRIER_EINVAL;
-	if (o.transport == CRIER_TRANSPORT_WS || o.transport == CRIER_TRANSPORT_WSPROTO)
-		return UV_ENOTSUP;
 	crier_client *c = calloc(1, sizeof(*c));
 	if (!c)
 		return CRIER_ENOMEM;
@@ -293,8 +326,8 @@ int crier_client_new(uv_loop_t *loop, const char *url, const struct crier_client
 	client_defaults(&o);
 	c->opt = o;
 	c->loop = loop;
-	c->transport =
-	        o.transport == CRIER_TRANSPORT_POLL ? CRIER_TRANSPORT_POLL : CRIER_TRANSPORT_SSE;
+	/* auto starts with crier.v1: of the three it alone has ids and acks. */
+	c->transport = o.transport == CRIER_TRANSPORT_AUTO ? CRIER_TRANSPORT_WSPROTO : o.transport;
 	if (uv_random(NULL, NULL, &c->rng, sizeof(c->rng), 0, NULL) || c->rng == 0)
 		c->rng = uv_hrtime() | 1;
 	uv_timer_init(loop, &c->retry_timer);
@@ -325,8 +358,20 @@ int crier_client_subscribe(crier_client *c, const char *const *channels, size_t 
 	rc = rc ? rc : buf_append(&p, "", 1);
 	if (!rc && n == 1 && !(c->only_channel = strdup(channels[0])))
 		rc = CRIER_ENOMEM;
+	if (!rc && !(c->channels = calloc(n, sizeof(char *))))
+		rc = CRIER_ENOMEM;
+	for (size_t i = 0; i < n && !rc; i++, c->n_channels++)
+		if (!(c->channels[i] = strdup(channels[i])))
+			rc = CRIER_ENOMEM;
 	if (rc) {
 		buf_free(&p);
+		for (size_t i = 0; i < c->n_channels; i++)
+			free(c->channels[i]);
+		free(c->channels);
+		free(c->only_channel);
+		c->channels = NULL;
+		c->only_channel = NULL;
+		c->n_channels = 0;
 		return rc;
 	}
 	c->sub_path = p.data;
@@ -511,6 +556,7 @@ void crier_client_close(crier_client *c, crier_closed_cb closed_cb)
 		return;
 	c->closing = true;
 	c->closed_cb = closed_cb;
+	client_ws_goodbye(c);
 	client_drop_sub(c);
 	if (c->pub_hc) {
 		c->pending++;

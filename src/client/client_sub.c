@@ -3,6 +3,9 @@
  * transport and the reading of its answer (an SSE stream, a long-poll
  * JSON answer, or a refusal), turned into message and gap callbacks.
  *
+ * The WebSocket transports share the response callbacks below: their
+ * frames go to client_ws.c once the 101 answer checked out.
+ *
  * Owns the resume bookkeeping: the cursor (last id delivered, or the
  * long-poll `next`) that every reconnect resumes from, and the defensive
  * duplicate check. Ids are opaque to callers, but the client reuses the
@@ -67,7 +70,7 @@ static const char *sub_json_str(json_t *o, const char *key)
 }
 
 /* A gap notice in its JSON form, from either transport. */
-static void sub_gap(crier_client *c, json_t *g)
+void client_sub_gap(crier_client *c, json_t *g)
 {
 	const char *from = sub_json_str(g, "from");
 	const char *reason = sub_json_str(g, "reason");
@@ -78,9 +81,8 @@ static void sub_gap(crier_client *c, json_t *g)
 		c->opt.on_gap(c, &gap, c->opt.user);
 }
 
-/* Delivers one message unless it is a duplicate; data may be base64. */
-static void sub_deliver(crier_client *c, const char *channel, const char *id, const char *event,
-                        const char *data, size_t len, bool b64)
+void client_deliver(crier_client *c, const char *channel, const char *id, const char *event,
+                    const char *data, size_t len, bool b64, bool binary)
 {
 	if (client_is_dup(c, id))
 		return;
@@ -103,7 +105,7 @@ static void sub_deliver(crier_client *c, const char *channel, const char *id, co
 	                          .event = event,
 	                          .data = data,
 	                          .data_len = len,
-	                          .binary = b64};
+	                          .binary = b64 || binary};
 	if (c->opt.on_message)
 		c->opt.on_message(c, &m, c->opt.user);
 	free(decoded);
@@ -120,12 +122,12 @@ static void sub_sse_dispatch(crier_client *c)
 		if (event && strcmp(event, "crier.gap") == 0) {
 			json_t *g = json_loadb(c->ev_data.data, len, 0, NULL);
 			if (json_is_object(g))
-				sub_gap(c, g);
+				client_sub_gap(c, g);
 			json_decref(g);
 		} else {
 			bool bin = event && strcmp(event, "crier.binary") == 0;
-			sub_deliver(c, c->only_channel, id, bin ? NULL : event, c->ev_data.data,
-			            len, bin);
+			client_deliver(c, c->only_channel, id, bin ? NULL : event, c->ev_data.data,
+			               len, bin, false);
 		}
 	}
 	c->ev_data.len = c->ev_id.len = c->ev_event.len = 0;
@@ -204,7 +206,7 @@ static int sub_poll_answer(crier_client *c)
 		client_opened(c);
 	json_t *gap = json_object_get(root, "gap");
 	if (json_is_object(gap) && !c->closing)
-		sub_gap(c, gap);
+		client_sub_gap(c, gap);
 	size_t i;
 	json_t *m;
 	json_array_foreach(msgs, i, m)
@@ -213,9 +215,9 @@ static int sub_poll_answer(crier_client *c)
 		json_t *d = json_object_get(m, "data");
 		if (c->closing || c->dead || !c->sub_hc || !id || !json_is_string(d))
 			break;
-		sub_deliver(c, sub_json_str(m, "channel"), id, sub_json_str(m, "event"),
-		            json_string_value(d), json_string_length(d),
-		            json_is_true(json_object_get(m, "binary")));
+		client_deliver(c, sub_json_str(m, "channel"), id, sub_json_str(m, "event"),
+		               json_string_value(d), json_string_length(d),
+		               json_is_true(json_object_get(m, "binary")), false);
 	}
 	if (!c->closing && c->sub_hc)
 		client_set_cursor(c, next);
@@ -237,12 +239,16 @@ static void sub_on_head(struct http_client *hc, const struct http_client_head *h
 	c->status = h->status;
 	c->body.len = 0;
 	c->streaming = false;
+	if (c->transport == CRIER_TRANSPORT_WS || c->transport == CRIER_TRANSPORT_WSPROTO) {
+		client_ws_head(c, h);
+		return;
+	}
 	if (h->status != 200 || c->transport != CRIER_TRANSPORT_SSE)
 		return;
 	if (!sub_is_event_stream(h)) {
 		/* A proxy that strips Accept gets a long-poll answer instead. */
 		if (c->opt.transport == CRIER_TRANSPORT_AUTO)
-			client_use_poll(c);
+			client_fallback(c, "the answer was not an event stream");
 		else
 			client_fail(c, CRIER_EIO, "the server did not answer with an event stream");
 		return;
@@ -258,6 +264,10 @@ static void sub_on_body(struct http_client *hc, const char *p, size_t n, void *u
 {
 	crier_client *c = user;
 	(void)hc;
+	if (c->ws_up) {
+		client_ws_feed(c, p, n);
+		return;
+	}
 	if (c->streaming) {
 		sub_sse_feed(c, p, n);
 		return;
@@ -268,7 +278,7 @@ static void sub_on_body(struct http_client *hc, const char *p, size_t n, void *u
 }
 
 /* The server's refusal as one line: its body, trimmed, or the status. */
-static void sub_refusal(crier_client *c)
+void client_sub_refusal(crier_client *c)
 {
 	char *s = c->body.len ? c->body.data : NULL;
 	size_t n = c->body.len;
@@ -295,7 +305,13 @@ static void sub_on_end(struct http_client *hc, int err, void *user)
 	(void)hc;
 	if (err) {
 		char why[160];
-		if (err == CRIER_ETIMEOUT && c->streaming)
+		if (err == CRIER_ETIMEOUT && c->ws_up)
+			snprintf(why, sizeof(why),
+			         "the WebSocket was silent for longer than the ping interval (%u "
+			         "ms) "
+			         "plus %u ms",
+			         c->opt.ping_ms, c->opt.silence_margin_ms);
+		else if (err == CRIER_ETIMEOUT && c->streaming)
 			snprintf(why, sizeof(why),
 			         "the stream was silent for longer than the heartbeat (%u ms) plus "
 			         "%u ms",
@@ -306,8 +322,12 @@ static void sub_on_end(struct http_client *hc, int err, void *user)
 		client_fail(c, err, why);
 		return;
 	}
+	if (c->ws_up) {
+		client_fail(c, CRIER_ECLOSED, "the server dropped the WebSocket without a close");
+		return;
+	}
 	if (c->status != 200) {
-		sub_refusal(c);
+		client_sub_refusal(c);
 		return;
 	}
 	if (c->streaming) {

@@ -52,6 +52,7 @@ struct http_client {
 	bool reading;
 	bool closing;
 	bool keep_alive; /* the current response allows reuse */
+	bool upgraded;   /* answered 101: a raw byte stream from now on */
 	int pending;     /* async things still to finish before free */
 	char *req;       /* request waiting for the connect, owned */
 	size_t req_len;
@@ -132,8 +133,8 @@ static void hc_on_write(uv_write_t *w, int status)
 		hc_fail(hc, status);
 }
 
-/* Writes data (taking ownership) and waits for the head. */
-static int hc_send(struct http_client *hc, char *data, size_t len)
+/* Queues a write of data (taking ownership). */
+static int hc_write(struct http_client *hc, char *data, size_t len)
 {
 	struct hc_write *hw = malloc(sizeof(*hw));
 	if (!hw) {
@@ -147,8 +148,17 @@ static int hc_send(struct http_client *hc, char *data, size_t len)
 	if (rc) {
 		free(data);
 		free(hw);
-		return rc;
 	}
+	return rc;
+}
+
+/* Writes data (taking ownership) and waits for the head. */
+static int hc_send(struct http_client *hc, char *data, size_t len)
+{
+	int rc = hc_write(hc, data, len);
+	if (rc)
+		return rc;
+	hc->upgraded = false;
 	hc->state = HC_HEAD;
 	hc->head.len = 0;
 	hc_arm(hc, hc->head_timeout_ms);
@@ -177,6 +187,11 @@ static long hc_header(const char *p, const char *end, const char *name, const ch
 		p = eol + 1;
 	}
 	return -1;
+}
+
+long http_client_header(const struct http_client_head *h, const char *name, const char **val)
+{
+	return hc_header(h->lines, h->lines + h->lines_len, name, val);
 }
 
 static void hc_deliver(struct http_client *hc, const char *p, size_t n);
@@ -222,7 +237,14 @@ static void hc_parse_head(struct http_client *hc, size_t head_len)
 	}
 	if (hc->framing == HC_EOF)
 		hc->keep_alive = false;
-	struct http_client_head out = {.status = status, .ctype = ""};
+	hc->upgraded = status == 101;
+	if (hc->upgraded) {
+		/* RFC 9110 §15.2.2: the connection now speaks another protocol. */
+		hc->framing = HC_EOF;
+		hc->keep_alive = false;
+	}
+	struct http_client_head out = {
+	        .status = status, .ctype = "", .lines = lines, .lines_len = (size_t)(end - lines)};
 	vl = hc_header(lines, end, "Content-Type", &out.ctype);
 	out.ctype_len = vl >= 0 ? (size_t)vl : 0;
 	if (vl < 0)
@@ -438,6 +460,17 @@ int http_client_request(struct http_client *hc, const char *req, size_t len,
 		return 0;
 	}
 	return hc_send(hc, copy, len);
+}
+
+int http_client_write(struct http_client *hc, const void *data, size_t len)
+{
+	if (hc->closing || !hc->upgraded || hc->state != HC_BODY)
+		return CRIER_EINVAL;
+	char *copy = malloc(len ? len : 1);
+	if (!copy)
+		return CRIER_ENOMEM;
+	memcpy(copy, data, len);
+	return hc_write(hc, copy, len);
 }
 
 bool http_client_reusable(const struct http_client *hc)

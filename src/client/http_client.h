@@ -30,7 +30,13 @@ struct http_client_head {
 	int status;
 	const char *ctype; /* Content-Type value, "" when absent */
 	size_t ctype_len;
+	const char *lines; /* the header lines, after the status line */
+	size_t lines_len;
 };
+
+/* Finds header `name` (case-insensitive) in h; sets *val to its trimmed
+ * value and returns its length, or -1 when absent. */
+long http_client_header(const struct http_client_head *h, const char *name, const char **val);
 
 struct http_client_cbs {
 	/* The response head arrived (status line and headers). */
@@ -57,6 +63,15 @@ int http_client_new(uv_loop_t *loop, const char *host, uint16_t port,
  */
 int http_client_request(struct http_client *hc, const char *req, size_t len,
                         uint32_t head_timeout_ms, uint32_t idle_timeout_ms);
+
+/*
+ * Writes data[0..len) (copied) on a connection that answered 101 Switching
+ * Protocols: after that answer the connection is a byte stream, read
+ * through on_body (the response never completes; on_end reports its end)
+ * and written here. Returns 0, CRIER_EINVAL when the connection is not in
+ * that state, CRIER_ENOMEM or a libuv code.
+ */
+int http_client_write(struct http_client *hc, const void *data, size_t len);
 
 /* True when the connection is alive with no request outstanding. */
 bool http_client_reusable(const struct http_client *hc);

@@ -1,9 +1,11 @@
 // `crier pub` and `crier sub` (libcrier) against the real hub: ids printed
-// by pub, sub over SSE and long-poll receiving what pub sends in order,
-// json output, --since resume, a hub restart mid-stream (gap on stderr,
-// reason epoch, then the stream continues), auto falling back to long-poll
-// when the answer is not an event stream, and the exit codes: unreachable
-// hub, 4xx refusal with the server's reason, bad URL, unsupported transport.
+// by pub, sub over SSE, long-poll, crier.v1 (/ws) and raw WebSocket
+// receiving what pub sends in order, json output, --since resume, a hub
+// restart mid-stream (gap on stderr, reason epoch, then the stream
+// continues), auto picking wsproto against crier and falling back through
+// SSE to long-poll when the server offers neither, a WebSocket server whose
+// pings must be answered and whose silence counts as death, and the exit
+// codes: unreachable hub, 4xx refusal with the server's reason, bad URL.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
@@ -103,7 +105,7 @@ test('crier pub prints the id of DATA and of each stdin line, in order', T, asyn
 	assert.deepEqual(seqs, [1, 2, 3, 4, 5]);
 });
 
-for (const transport of ['sse', 'poll']) {
+for (const transport of ['sse', 'poll', 'wsproto', 'ws']) {
 	test(`crier sub --transport ${transport} receives what crier pub sends, in order`, T, async (t) => {
 		const s = await startServer(t);
 		const seed = await pub(s, 'feed', 'seed');
@@ -115,20 +117,24 @@ for (const transport of ['sse', 'poll']) {
 		const ids = r.stdout.trim().split('\n');
 		const res = await sub.finish();
 		assert.equal(res.code, 0, res.stderr);
+		// Raw WebSocket frames carry neither the id nor the event type.
+		const raw = transport === 'ws';
+		const col = (i) => (raw ? '- feed message' : `${ids[i]} feed tick`);
 		assert.deepEqual(res.stdout, [
-			`${ids[0]} feed tick m1`,
-			`${ids[1]} feed tick m2 with spaces`,
-			`${ids[2]} feed tick m3`,
-			`${ids[3]} feed tick m4`,
-			`${ids[4]} feed tick m5`,
+			`${col(0)} m1`,
+			`${col(1)} m2 with spaces`,
+			`${col(2)} m3`,
+			`${col(3)} m4`,
+			`${col(4)} m5`,
 		]);
+		assert.match(res.stderr, new RegExp(`connected to .* \\(${transport}\\)`));
 	});
 }
 
-test('crier sub over live SSE prints messages published after it connected', T, async (t) => {
+test('auto picks wsproto against crier and prints messages published after it connected', T, async (t) => {
 	const s = await startServer(t);
 	const sub = new Sub(['--url', url(s), '--count', '2', '--timeout', '30', 'live']);
-	await sub.waitFor(sub.err, /connected to .* \(sse\)/);
+	await sub.waitFor(sub.err, /connected to .* \(wsproto\)$/);
 	const a = await pub(s, 'live', 'first');
 	const b = await pub(s, 'live', 'second');
 	const res = await sub.finish();
@@ -142,7 +148,7 @@ test('--format json prints one parseable object per line, --since resumes exactl
 	for (let i = 0; i < 4; i++) ids.push(await pub(s, i % 2 ? 'b' : 'a', `line\n${i}`));
 	const bin = await runCrier(['pub', '--url', url(s), '--binary', 'a'], { input: Buffer.from([0, 1, 2, 255]) });
 	assert.equal(bin.code, 0, bin.stderr);
-	for (const transport of ['sse', 'poll']) {
+	for (const transport of ['sse', 'poll', 'wsproto']) {
 		const r = await runCrier(
 			['sub', '--url', url(s), '--transport', transport, '--format', 'json', '--since', ids[1], '--count', '3', '--timeout', '10', 'a,b'],
 			{ timeoutMs: 20000 },
@@ -159,12 +165,28 @@ test('--format json prints one parseable object per line, --since resumes exactl
 			],
 			transport,
 		);
-		if (transport === 'poll') assert.deepEqual(objs.map((o) => o.channel), ['a', 'b', 'a']);
+		if (transport !== 'sse') assert.deepEqual(objs.map((o) => o.channel), ['a', 'b', 'a']);
 	}
+	// Raw WebSocket: the same messages from the same --since, binary as a
+	// binary frame, but no ids and no channel (two are subscribed).
+	const r = await runCrier(
+		['sub', '--url', url(s), '--transport', 'ws', '--format', 'json', '--since', ids[1], '--count', '3', '--timeout', '10', 'a,b'],
+		{ timeoutMs: 20000 },
+	);
+	noSanitizer(r);
+	assert.equal(r.code, 0, r.stderr);
+	assert.deepEqual(
+		r.stdout.trim().split('\n').map((l) => JSON.parse(l)).map((o) => [o.op, o.id, o.channel, o.data, o.binary ?? false]),
+		[
+			['message', '', null, 'line\n2', false],
+			['message', '', null, 'line\n3', false],
+			['message', '', null, Buffer.from([0, 1, 2, 255]).toString('base64'), true],
+		],
+	);
 });
 
-test('a hub restart mid-stream gives a gap (reason epoch) on stderr and the stream continues', T, async (t) => {
-	for (const transport of ['sse', 'poll']) {
+test('a hub restart mid-stream gives a gap (reason epoch) on stderr and the stream continues', { timeout: 90000 }, async (t) => {
+	for (const transport of ['sse', 'poll', 'wsproto']) {
 		const s1 = await startServer(t);
 		const port = s1.port;
 		const seed = await pub(s1, 'r', 'seed');
@@ -190,7 +212,7 @@ test('a hub restart mid-stream gives a gap (reason epoch) on stderr and the stre
 	}
 });
 
-test('auto falls back to long-poll when the answer is not an event stream', T, async (t) => {
+test('auto falls back from wsproto through SSE to long-poll, saying why', T, async (t) => {
 	const seen = [];
 	const srv = http.createServer((req, res) => {
 		seen.push(req.url);
@@ -205,7 +227,7 @@ test('auto falls back to long-poll when the answer is not an event stream', T, a
 	noSanitizer(r);
 	assert.equal(r.code, 0, r.stderr);
 	assert.equal(r.stdout, '0000abcd-1 c message from poll\n');
-	assert.match(r.stderr, /\(poll\)/);
+	assert.match(r.stderr, /\(poll\); wsproto unavailable: the server did not upgrade to a WebSocket \(HTTP status 200\); sse unavailable: the answer was not an event stream/);
 	assert.match(seen.find((u) => u.includes('transport=poll')) ?? '', /transport=poll/);
 });
 
@@ -239,7 +261,7 @@ test('a silent stream counts as dead after --heartbeat + margin; the reconnect r
 	assert.equal(reqs[1].accept, 'text/event-stream');
 });
 
-test('exit codes: unreachable hub, 4xx refusal, bad URL, unsupported transport', T, async (t) => {
+test('exit codes: unreachable hub, 4xx refusal (HTTP and crier.v1), bad URL', T, async (t) => {
 	const s = await startServer(t);
 	// A port with nothing listening: bound by --timeout, and by --max-attempts.
 	const free = net.createServer();
@@ -277,13 +299,69 @@ test('exit codes: unreachable hub, 4xx refusal, bad URL, unsupported transport',
 			assert.match(r.stderr, /invalid --url/);
 		}
 	}
-	for (const tr of ['ws', 'wsproto']) {
-		r = await runCrier(['sub', '--url', url(s), '--transport', tr, 'x']);
-		assert.equal(r.code, 2);
-		assert.match(r.stderr, /not yet supported/);
-	}
+	// Over WebSocket: raw ws gets the HTTP refusal of the upgrade, crier.v1
+	// the `error` answer to its subscribe.
+	r = await runCrier(['sub', '--url', url(s), '--transport', 'ws', '--timeout', '10', 'bad name']);
+	noSanitizer(r);
+	assert.equal(r.code, 1, r.stderr);
+	assert.match(r.stderr, /refused the subscription \(400\): .*channel names are 1-128 bytes/);
+	r = await runCrier(['sub', '--url', url(s), '--transport', 'wsproto', '--timeout', '10', 'bad name']);
+	noSanitizer(r);
+	assert.equal(r.code, 1, r.stderr);
+	assert.match(r.stderr, /refused the subscription \(400\): bad_channel: .*not a channel name/);
 	r = await runCrier(['sub', '--url', url(s)]);
 	assert.equal(r.code, 2);
 	r = await runCrier(['sub', '--url', url(s), '--format', 'xml', 'x']);
 	assert.equal(r.code, 2);
+});
+
+test('over wsproto: pings are answered, a silent socket counts as dead after --heartbeat + margin, the reconnect resumes, exit sends a close', { timeout: 60000 }, async (t) => {
+	// A scripted crier.v1 server: the first connection acks, pings, sends
+	// one message and then falls silent (no more pings); the second acks,
+	// replays that message (a duplicate the client must drop) and sends the
+	// next one.
+	const { WebSocketServer } = await import('ws');
+	const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: (ps) => (ps.has('crier.v1') ? 'crier.v1' : false) });
+	await new Promise((r) => wss.on('listening', r));
+	t.after(() => {
+		for (const c of wss.clients) c.terminate();
+		wss.close();
+	});
+	const subs = [];
+	const pongs = [];
+	const closes = [];
+	wss.on('connection', (ws, req) => {
+		const n = subs.length;
+		assert.equal(req.url, '/ws');
+		assert.equal(req.headers['sec-websocket-extensions'], undefined);
+		ws.on('pong', (p) => pongs.push(p.toString()));
+		ws.on('close', (code) => closes.push(code));
+		ws.on('message', (d) => {
+			const m = JSON.parse(d.toString());
+			subs.push(m);
+			ws.send(JSON.stringify({ op: 'ack', ref: m.ref, replayed: n ? 1 : 0 }));
+			const one = { op: 'message', channel: 'c', id: '0000abcd-1', data: 'one' };
+			if (n === 0) {
+				ws.ping('hello');
+				setTimeout(() => ws.send(JSON.stringify(one)), 200);
+			} else {
+				ws.send(JSON.stringify(one));
+				ws.send(JSON.stringify({ op: 'message', channel: 'c', id: '0000abcd-2', event: 'e', data: 'two' }));
+			}
+		});
+	});
+	const t0 = Date.now();
+	const r = await runCrier(['sub', '--url', `http://127.0.0.1:${wss.address().port}`, '--transport', 'wsproto', '--heartbeat', '0.5', '--count', '2', '--timeout', '20', 'c'], { timeoutMs: 25000 });
+	noSanitizer(r);
+	assert.equal(r.code, 0, r.stderr);
+	assert.equal(r.stdout, '0000abcd-1 c message one\n0000abcd-2 c e two\n');
+	assert.match(r.stderr, /WebSocket was silent for longer than the ping interval \(500 ms\) plus 5000 ms; reconnecting/);
+	assert.ok(Date.now() - t0 >= 5000, 'the silence limit is the ping interval + margin');
+	assert.deepEqual(pongs, ['hello']);
+	assert.deepEqual(subs, [
+		{ op: 'subscribe', ref: 1, channels: ['c'] },
+		{ op: 'subscribe', ref: 1, channels: ['c'], since: '0000abcd-1' },
+	]);
+	for (let i = 0; i < 50 && closes.length < 2; i++) await new Promise((res) => setTimeout(res, 100));
+	assert.equal(closes.at(-1), 1000, 'a normal close frame on exit');
 });
