@@ -21,6 +21,8 @@
  */
 #include "ws/wsproto_msg.h"
 
+#include "hub/msg_json.h"
+
 #include "core/base64.h"
 #include "core/err.h"
 #include "hub/name.h"
@@ -142,13 +144,10 @@ wsproto_fail(struct wsproto_parser *p, enum wsproto_code code, const char *fmt, 
 	return -1;
 }
 
-static size_t wsproto_escaped_len(const uint8_t *s, size_t len);
-static char *wsproto_escape(char *w, const uint8_t *s, size_t len);
-
 /*
  * Stores the ref as the JSON text the server will echo: an integer as
- * jansson read it, a string re-escaped by the same escaper the envelopes
- * use. A string must be at most WSPROTO_REF_STR_MAX bytes and its escaped
+ * jansson read it, a string re-escaped by the envelopes' escaper
+ * (msg_json_string). A string must be at most WSPROTO_REF_STR_MAX bytes and its escaped
  * form must still fit WSPROTO_REF_MAX (control characters take 6 bytes).
  */
 static int wsproto_parse_ref(struct wsproto_parser *p, json_t *v)
@@ -160,17 +159,18 @@ static int wsproto_parse_ref(struct wsproto_parser *p, json_t *v)
 		return 0;
 	}
 	if (json_is_string(v)) {
-		const uint8_t *s = (const uint8_t *)json_string_value(v);
 		size_t len = json_string_length(v);
-		if (len <= WSPROTO_REF_STR_MAX &&
-		    wsproto_escaped_len(s, len) + 2 <= WSPROTO_REF_MAX) {
-			char *w = req->ref;
-			*w++ = '"';
-			w = wsproto_escape(w, s, len);
-			*w++ = '"';
-			*w = '\0';
-			return 0;
+		struct buf b = {0};
+		bool ok = len <= WSPROTO_REF_STR_MAX &&
+		          msg_json_string(&b, json_string_value(v), len) == 0 &&
+		          b.len <= WSPROTO_REF_MAX;
+		if (ok) {
+			memcpy(req->ref, b.data, b.len);
+			req->ref[b.len] = '\0';
 		}
+		buf_free(&b);
+		if (ok)
+			return 0;
 		return wsproto_fail(p, WSPROTO_E_BAD_REQUEST,
 		                    "ref: a string ref is at most %d bytes", WSPROTO_REF_STR_MAX);
 	}
@@ -446,179 +446,22 @@ void wsproto_req_free(struct wsproto_req *req)
 
 /* ---- encoding ---- */
 
-/*
- * What each byte becomes inside a JSON string (RFC 8259 §7): 0 for itself,
- * 'u' for \u00XX, else the letter after the backslash. DEL and every byte
- * >= 0x80 pass through: the input is valid UTF-8 and JSON text is UTF-8.
- */
-static const char wsproto_esc[256] = {
-        [0x00] = 'u', [0x01] = 'u', [0x02] = 'u', [0x03] = 'u',  [0x04] = 'u', [0x05] = 'u',
-        [0x06] = 'u', [0x07] = 'u', ['\b'] = 'b', ['\t'] = 't',  ['\n'] = 'n', [0x0B] = 'u',
-        ['\f'] = 'f', ['\r'] = 'r', [0x0E] = 'u', [0x0F] = 'u',  [0x10] = 'u', [0x11] = 'u',
-        [0x12] = 'u', [0x13] = 'u', [0x14] = 'u', [0x15] = 'u',  [0x16] = 'u', [0x17] = 'u',
-        [0x18] = 'u', [0x19] = 'u', [0x1A] = 'u', [0x1B] = 'u',  [0x1C] = 'u', [0x1D] = 'u',
-        [0x1E] = 'u', [0x1F] = 'u', ['"'] = '"',  ['\\'] = '\\',
-};
-
-/* Bytes the escaped form of s takes, quotes excluded. */
-static size_t wsproto_escaped_len(const uint8_t *s, size_t len)
-{
-	size_t n = len;
-	for (size_t i = 0; i < len; i++) {
-		char e = wsproto_esc[s[i]];
-		if (e)
-			n += e == 'u' ? 5 : 1;
-	}
-	return n;
-}
-
-/* Writes the escaped form of s at w (wsproto_escaped_len bytes of room),
- * copying each run of plain bytes with one memcpy. Returns the new end. */
-static char *wsproto_escape(char *w, const uint8_t *s, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	if (len == 0)
-		return w; /* s may be NULL, which memcpy must not see */
-	size_t run = 0;
-	for (size_t i = 0; i < len; i++) {
-		char e = wsproto_esc[s[i]];
-		if (!e)
-			continue;
-		memcpy(w, s + run, i - run);
-		w += i - run;
-		run = i + 1;
-		*w++ = '\\';
-		*w++ = e;
-		if (e == 'u') {
-			memcpy(w, "00", 2);
-			w[2] = hex[s[i] >> 4];
-			w[3] = hex[s[i] & 15];
-			w += 4;
-		}
-	}
-	memcpy(w, s + run, len - run);
-	return w + (len - run);
-}
-
-/* Appends a literal's bytes at w. */
-static char *wsproto_put(char *w, const char *s, size_t n)
-{
-	memcpy(w, s, n);
-	return w + n;
-}
-
-#define PUT(w, lit) wsproto_put((w), (lit), sizeof(lit) - 1)
-
-/* A quoted, escaped string at w. */
-static char *wsproto_put_string(char *w, const char *s, size_t len)
-{
-	*w++ = '"';
-	w = wsproto_escape(w, (const uint8_t *)s, len);
-	*w++ = '"';
-	return w;
-}
-
-/* Reserves n more bytes and returns where they start. The sizes are
- * summed with wsproto_add, which saturates, so SIZE_MAX stands for a sum
- * that wrapped and is refused rather than under-allocated. */
-static char *wsproto_reserve(struct buf *out, size_t n)
-{
-	if (n == SIZE_MAX || buf_reserve(out, n) < 0)
-		return NULL;
-	return out->data + out->len;
-}
-
-/* a + b, saturating at SIZE_MAX so that wsproto_reserve refuses it. */
-static size_t wsproto_add(size_t a, size_t b)
-{
-	return a > SIZE_MAX - b ? SIZE_MAX : a + b;
-}
-
-/* Escaped length plus quotes, saturating for inputs no machine holds. */
-static size_t wsproto_string_len(const char *s, size_t len)
-{
-	if (len > (SIZE_MAX - 2) / 6)
-		return SIZE_MAX;
-	return wsproto_escaped_len((const uint8_t *)s, len) + 2;
-}
-
-int wsproto_json_string(struct buf *out, const char *s, size_t len)
-{
-	size_t n = wsproto_string_len(s, len);
-	char *w = wsproto_reserve(out, n);
-	if (!w)
-		return CRIER_ENOMEM;
-	w = wsproto_put_string(w, s, len);
-	out->len = (size_t)(w - out->data);
-	return 0;
-}
-
-int wsproto_envelope(struct buf *out, const char *channel, size_t channel_len, const char *id,
-                     size_t id_len, const char *event, size_t event_len, const uint8_t *data,
-                     size_t data_len, bool binary)
-{
-	static const char head[] = "{\"op\":\"message\",\"channel\":";
-	size_t n = sizeof(head) - 1 + sizeof(",\"id\":") - 1 + sizeof(",\"data\":") - 1 + 1;
-	n = wsproto_add(n, wsproto_string_len(channel, channel_len));
-	n = wsproto_add(n, wsproto_string_len(id, id_len));
-	if (event_len > 0)
-		n = wsproto_add(n, wsproto_add(sizeof(",\"event\":") - 1,
-		                               wsproto_string_len(event, event_len)));
-	if (binary)
-		n = wsproto_add(n, data_len > SIZE_MAX / 2
-		                           ? SIZE_MAX
-		                           : base64_encoded_len(data_len) + 2 +
-		                                     sizeof(",\"binary\":true") - 1);
-	else
-		n = wsproto_add(n, wsproto_string_len((const char *)data, data_len));
-	char *w = wsproto_reserve(out, n);
-	if (!w)
-		return CRIER_ENOMEM;
-	w = PUT(w, head);
-	w = wsproto_put_string(w, channel, channel_len);
-	w = PUT(w, ",\"id\":");
-	w = wsproto_put_string(w, id, id_len);
-	if (event_len > 0) {
-		w = PUT(w, ",\"event\":");
-		w = wsproto_put_string(w, event, event_len);
-	}
-	w = PUT(w, ",\"data\":");
-	if (binary) {
-		*w++ = '"';
-		w = base64_encode(data, data_len, w);
-		w = PUT(w, "\",\"binary\":true");
-	} else {
-		w = wsproto_put_string(w, (const char *)data, data_len);
-	}
-	*w++ = '}';
-	assert((size_t)(w - out->data) == out->len + n);
-	out->len = (size_t)(w - out->data);
-	return 0;
-}
-
 int wsproto_error(struct buf *out, const char *ref, enum wsproto_code code, const char *message)
 {
-	const char *name = wsproto_code_name(code);
-	size_t ref_len = ref ? strlen(ref) : 0;
-	size_t msg_len = strlen(message);
-	size_t n = sizeof("{\"op\":\"error\",\"code\":\"\",\"message\":}") - 1 + strlen(name);
-	if (ref_len > 0)
-		n += sizeof(",\"ref\":") - 1 + ref_len;
-	n = wsproto_add(n, wsproto_string_len(message, msg_len));
-	char *w = wsproto_reserve(out, n);
-	if (!w)
-		return CRIER_ENOMEM;
-	w = PUT(w, "{\"op\":\"error\"");
-	if (ref_len > 0) {
-		w = PUT(w, ",\"ref\":");
-		w = wsproto_put(w, ref, ref_len);
+	size_t len0 = out->len;
+	int rc = buf_puts(out, "{\"op\":\"error\"");
+	if (!rc && ref && *ref) {
+		rc = buf_puts(out, ",\"ref\":");
+		if (!rc)
+			rc = buf_puts(out, ref); /* JSON text already (req->ref) */
 	}
-	w = PUT(w, ",\"code\":\"");
-	w = wsproto_put(w, name, strlen(name));
-	w = PUT(w, "\",\"message\":");
-	w = wsproto_put_string(w, message, msg_len);
-	*w++ = '}';
-	assert((size_t)(w - out->data) == out->len + n);
-	out->len = (size_t)(w - out->data);
-	return 0;
+	if (!rc)
+		rc = buf_printf(out, ",\"code\":\"%s\",\"message\":", wsproto_code_name(code));
+	if (!rc)
+		rc = msg_json_string(out, message, strlen(message));
+	if (!rc)
+		rc = buf_append(out, "}", 1);
+	if (rc)
+		out->len = len0; /* out unchanged */
+	return rc;
 }

@@ -1,13 +1,12 @@
 /*
  * wsproto_msg.h - the crier.v1 protocol spoken on GET /ws: request parsing
- * and the server's envelopes (docs/protocol-ws.md).
+ * and error replies (docs/protocol-ws.md).
  *
- * No I/O and no hub: this file turns a client's text frame into a checked
- * request, and builds the JSON the server sends. Requests are parsed with
- * jansson (strict: duplicate keys and invalid UTF-8 are errors); the
- * message envelope, the hot path of fan-out, is written by hand into one
- * buffer because it is built once per published message and shared by
- * every /ws subscriber.
+ * No I/O: this file turns a client's text frame into a checked request.
+ * Requests are parsed with jansson (strict: duplicate keys and invalid
+ * UTF-8 are errors). The message envelope is not here: it is the message's
+ * JSON form (hub/msg_json.h), built once per message and shared by /ws and
+ * long-poll subscribers.
  */
 #ifndef CRIER_WS_WSPROTO_MSG_H
 #define CRIER_WS_WSPROTO_MSG_H
@@ -90,18 +89,6 @@ int wsproto_parse(const char *json, size_t len, uint64_t max_data, struct wsprot
 /* Releases what wsproto_parse allocated and zeroes req; a second call,
  * or a call after a failed parse, does nothing. */
 void wsproto_req_free(struct wsproto_req *req);
-
-/* Appends a JSON string literal (quotes included) escaping per RFC 8259;
- * the input must be valid UTF-8. Returns 0 or CRIER_ENOMEM (out unchanged). */
-int wsproto_json_string(struct buf *out, const char *s, size_t len);
-
-/* The message envelope:
- * {"op":"message","channel":"c","id":"i"[,"event":"e"],"data":"..."[,"binary":true]}
- * (binary data as padded base64; text data must be valid UTF-8). Returns 0
- * or CRIER_ENOMEM (out unchanged). */
-int wsproto_envelope(struct buf *out, const char *channel, size_t channel_len, const char *id,
-                     size_t id_len, const char *event, size_t event_len, const uint8_t *data,
-                     size_t data_len, bool binary);
 
 /* {"op":"error","ref":R,"code":"...","message":"..."}: ref is JSON text
  * copied as is (req->ref), omitted when "" or NULL; message must be valid

@@ -23,6 +23,7 @@
 
 #include "core/buf.h"
 #include "core/utf8.h"
+#include "hub/msg_json.h"
 #include "ws/wsproto_msg.h"
 
 #define MSG_CAP 160
@@ -98,8 +99,7 @@ static void decode_back(json_t *b64, const uint8_t *want, size_t want_len)
 	struct buf req = {0};
 	check(buf_puts(&req, "{\"op\":\"publish\",\"channel\":\"c\",\"binary\":true,\"data\":") ==
 	                      0 &&
-	              wsproto_json_string(&req, json_string_value(b64), json_string_length(b64)) ==
-	                      0 &&
+	              msg_json_string(&req, json_string_value(b64), json_string_length(b64)) == 0 &&
 	              buf_puts(&req, "}") == 0,
 	      "buf");
 	struct wsproto_req r;
@@ -117,7 +117,7 @@ static void envelope_round_trip(const char *ch, size_t ch_len, const char *ev, s
                                 const uint8_t *data, size_t data_len, bool binary)
 {
 	struct buf b = {0};
-	check(wsproto_envelope(&b, ch, ch_len, "1-1", 3, ev, ev_len, data, data_len, binary) == 0,
+	check(msg_json_fields(&b, ch, ch_len, "1-1", 3, ev, ev_len, data, data_len, binary) == 0,
 	      "envelope");
 	json_t *d;
 	json_t *doc = read_envelope(&b, ch, ch_len, ev, ev_len, binary, &d);

@@ -24,6 +24,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "hub/msg_json.h"
 #include "ws/wsproto_msg.h"
 
 #define MAX_DATA 1024
@@ -613,7 +614,7 @@ static void check_string(const char *in, size_t len, const char *want)
 {
 	struct buf b = {0};
 	assert_int_equal(buf_puts(&b, "pre"), 0); /* appends, never overwrites */
-	assert_int_equal(wsproto_json_string(&b, in, len), 0);
+	assert_int_equal(msg_json_string(&b, in, len), 0);
 	assert_int_equal(b.len, 3 + strlen(want));
 	assert_memory_equal(b.data, "pre", 3);
 	assert_memory_equal(b.data + 3, want, strlen(want));
@@ -637,7 +638,7 @@ static void test_json_string(void **state)
 	for (int c = 0; c < 0x20; c++) {
 		char in[3] = {'x', (char)c, 'y'};
 		struct buf b = {0};
-		assert_int_equal(wsproto_json_string(&b, in, 3), 0);
+		assert_int_equal(msg_json_string(&b, in, 3), 0);
 		json_error_t err;
 		json_t *s = json_loadb(b.data, b.len, JSON_DECODE_ANY | JSON_ALLOW_NUL, &err);
 		assert_non_null(s);
@@ -659,16 +660,16 @@ static void test_envelope_bytes(void **state)
 {
 	(void)state;
 	struct buf b = {0};
-	assert_int_equal(wsproto_envelope(&b, "c", 1, "0000000a-5", 10, "ev", 2,
-	                                  (const uint8_t *)"hi \"x\"\n", 7, false),
+	assert_int_equal(msg_json_fields(&b, "c", 1, "0000000a-5", 10, "ev", 2,
+	                                 (const uint8_t *)"hi \"x\"\n", 7, false),
 	                 0);
 	expect_buf(&b,
 	           "{\"op\":\"message\",\"channel\":\"c\",\"id\":\"0000000a-5\",\"event\":\"ev\","
 	           "\"data\":\"hi \\\"x\\\"\\n\"}");
-	assert_int_equal(wsproto_envelope(&b, "c", 1, "1-1", 3, NULL, 0, NULL, 0, false), 0);
+	assert_int_equal(msg_json_fields(&b, "c", 1, "1-1", 3, NULL, 0, NULL, 0, false), 0);
 	expect_buf(&b, "{\"op\":\"message\",\"channel\":\"c\",\"id\":\"1-1\",\"data\":\"\"}");
-	assert_int_equal(wsproto_envelope(&b, "room:1", 6, "1-2", 3, "e", 1,
-	                                  (const uint8_t *)"\0\x01\x02\xff", 4, true),
+	assert_int_equal(msg_json_fields(&b, "room:1", 6, "1-2", 3, "e", 1,
+	                                 (const uint8_t *)"\0\x01\x02\xff", 4, true),
 	                 0);
 	expect_buf(&b, "{\"op\":\"message\",\"channel\":\"room:1\",\"id\":\"1-2\",\"event\":\"e\","
 	               "\"data\":\"AAEC/w==\",\"binary\":true}");
@@ -680,8 +681,8 @@ static void test_envelope_bytes(void **state)
 		         "{\"op\":\"message\",\"channel\":\"c\",\"id\":\"i\",\"data\":\"%s\","
 		         "\"binary\":true}",
 		         b64[n]);
-		assert_int_equal(wsproto_envelope(&b, "c", 1, "i", 1, NULL, 0,
-		                                  (const uint8_t *)"foobar", n, true),
+		assert_int_equal(msg_json_fields(&b, "c", 1, "i", 1, NULL, 0,
+		                                 (const uint8_t *)"foobar", n, true),
 		                 0);
 		expect_buf(&b, want);
 	}
@@ -854,7 +855,7 @@ static void test_round_trip_text(void **state)
 		for (size_t i = 0; i < chars; i++)
 			len += random_char(text + len);
 		struct buf b = {0};
-		assert_int_equal(wsproto_envelope(&b, "ch", 2, "1-1", 3, "ev", 2, text, len, false),
+		assert_int_equal(msg_json_fields(&b, "ch", 2, "1-1", 3, "ev", 2, text, len, false),
 		                 0);
 		json_t *doc;
 		json_t *data = envelope_data(&b, &doc, false);
@@ -864,7 +865,7 @@ static void test_round_trip_text(void **state)
 		json_decref(doc);
 		/* And inbound: the same text as a publish request. */
 		b.len = 0;
-		assert_int_equal(wsproto_json_string(&b, (const char *)text, len), 0);
+		assert_int_equal(msg_json_string(&b, (const char *)text, len), 0);
 		publish_back(b.data, b.len, false, text, len);
 		buf_free(&b);
 	}
@@ -879,16 +880,16 @@ static void test_round_trip_binary(void **state)
 		for (size_t i = 0; i < len; i++)
 			bytes[i] = (uint8_t)rng();
 		struct buf b = {0};
-		assert_int_equal(wsproto_envelope(&b, "ch", 2, "1-1", 3, "ev", 2, bytes, len, true),
+		assert_int_equal(msg_json_fields(&b, "ch", 2, "1-1", 3, "ev", 2, bytes, len, true),
 		                 0);
 		json_t *doc;
 		json_t *data = envelope_data(&b, &doc, true);
 		assert_int_equal(json_string_length(data), (len + 2) / 3 * 4);
 		/* The base64 an envelope carries is what a publish accepts. */
 		struct buf lit = {0};
-		assert_int_equal(wsproto_json_string(&lit, json_string_value(data),
-		                                     json_string_length(data)),
-		                 0);
+		assert_int_equal(
+		        msg_json_string(&lit, json_string_value(data), json_string_length(data)),
+		        0);
 		publish_back(lit.data, lit.len, true, bytes, len);
 		buf_free(&lit);
 		json_decref(doc);
