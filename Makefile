@@ -5,10 +5,13 @@
 #   make fuzz   run every fuzz target for FUZZ_SECONDS (default 60)
 #   make docs   regenerate docs/config.md from the option table
 #   make format reformat the C sources with clang-format
-.PHONY: all deps build build-asan build-fuzz run test unit e2e browser fuzz fuzz-smoke format \
+#   make install  crier, libcrier (.so, .a), <crier/client.h> and crier.pc
+#               under PREFIX (default /usr/local; DESTDIR is honoured)
+.PHONY: all deps build install build-asan build-fuzz run test unit e2e browser fuzz fuzz-smoke format \
 	format-check docs bench clean
 
 JOBS ?= $(shell nproc)
+PREFIX ?= /usr/local
 FUZZ_SECONDS ?= 60
 SMOKE_SECONDS ?= 20
 CRIER_FLAGS ?=
@@ -22,6 +25,9 @@ deps:
 build:
 	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS_RELEASE=-O2 >/dev/null
 	cmake --build build -j $(JOBS)
+
+install: build
+	cmake --install build --prefix $(PREFIX)
 
 run: deps build
 	./build/crier serve $(CRIER_FLAGS)

@@ -33,6 +33,13 @@
 #include <stdint.h>
 #include <uv.h>
 
+/* The library's exported functions; everything else in libcrier is hidden. */
+#if defined(__GNUC__) && !defined(CRIER_STATIC)
+#define CRIER_API __attribute__((visibility("default")))
+#else
+#define CRIER_API
+#endif
+
 typedef struct crier_client crier_client;
 
 enum crier_transport {
@@ -128,6 +135,9 @@ typedef void (*crier_closed_cb)(crier_client *c, void *user);
 struct crier_client_options {
 	enum crier_transport transport;
 	const char *token;       /* sent as Authorization: Bearer; copied */
+	bool token_in_query;     /* send the token as ?token= instead (for hubs
+	                          * run with --allow-query-token; URLs end up
+	                          * in logs, so only when headers cannot work) */
 	uint32_t backoff_min_ms; /* 500: first retry window */
 	uint32_t backoff_max_ms; /* 30000: longest retry window */
 	uint32_t max_attempts;   /* consecutive failed attempts before CLOSED; 0 = never give up */
@@ -150,8 +160,8 @@ struct crier_client_options {
  * Returns 0 and sets *out, or: CRIER_EINVAL (malformed url, or a
  * transport out of range), UV_ENOTSUP (https), CRIER_ENOMEM. *out is untouched on failure.
  */
-int crier_client_new(uv_loop_t *loop, const char *url, const struct crier_client_options *opts,
-                     crier_client **out);
+CRIER_API int crier_client_new(uv_loop_t *loop, const char *url,
+                               const struct crier_client_options *opts, crier_client **out);
 
 /*
  * Subscribes to channels[0..n) (1..64 names; sent as given, the server
@@ -161,8 +171,8 @@ int crier_client_new(uv_loop_t *loop, const char *url, const struct crier_client
  * Returns 0, CRIER_EINVAL (n out of range, a subscription already made,
  * or the client closing) or CRIER_ENOMEM.
  */
-int crier_client_subscribe(crier_client *c, const char *const *channels, size_t n,
-                           const char *since);
+CRIER_API int crier_client_subscribe(crier_client *c, const char *const *channels, size_t n,
+                                     const char *since);
 
 /*
  * Queues a publish of data[0..len) on channel, with event type `event`
@@ -173,15 +183,16 @@ int crier_client_subscribe(crier_client *c, const char *const *channels, size_t 
  * took effect. Everything is copied. Returns 0, CRIER_EINVAL (client
  * closing) or CRIER_ENOMEM; on failure cb is never called.
  */
-int crier_client_publish(crier_client *c, const char *channel, const char *event, const void *data,
-                         size_t len, bool binary, crier_publish_cb cb, void *arg);
+CRIER_API int crier_client_publish(crier_client *c, const char *channel, const char *event,
+                                   const void *data, size_t len, bool binary, crier_publish_cb cb,
+                                   void *arg);
 
 /*
  * The last id delivered (or the long-poll cursor), the position a
  * reconnect resumes from; NULL before the first. Borrowed until the next
  * callback or call.
  */
-const char *crier_client_last_id(const crier_client *c);
+CRIER_API const char *crier_client_last_id(const crier_client *c);
 
 /*
  * Closes the client: the stream and the publish connection are dropped,
@@ -190,12 +201,12 @@ const char *crier_client_last_id(const crier_client *c);
  * closed_cb (may be NULL) runs and the memory is freed. Calling it twice
  * is harmless (the second call does nothing).
  */
-void crier_client_close(crier_client *c, crier_closed_cb closed_cb);
+CRIER_API void crier_client_close(crier_client *c, crier_closed_cb closed_cb);
 
 /* A sentence for an error code from this API. Never NULL. */
-const char *crier_client_strerror(int err);
+CRIER_API const char *crier_client_strerror(int err);
 
 /* "auto", "sse", "ws", "wsproto", "poll". */
-const char *crier_transport_name(enum crier_transport t);
+CRIER_API const char *crier_transport_name(enum crier_transport t);
 
 #endif

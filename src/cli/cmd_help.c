@@ -25,25 +25,32 @@ static const char cli_usage[] =
 static const char cli_sub_usage[] =
         "usage: crier sub [--url URL] [--transport auto|sse|ws|wsproto|poll] [--since ID]\n"
         "                 [--format text|json|sse] [--count N] [--timeout S] [--token T]\n"
-        "                 [--max-attempts N] [--heartbeat S] CHANNEL...\n"
+        "                 [--token-in-query] [--max-attempts N] [--heartbeat S]\n"
+        "                 [--backoff-min S] [--backoff-max S] CHANNEL...\n"
         "\n"
         "Print events of the channels as they arrive (text: `id channel event data`, one\n"
-        "line; json: one object per line; sse: an event stream). Reconnects and resumes\n"
-        "from the last id; gaps are reported on stderr (and in json/sse output). Exits 0\n"
-        "after --count messages or --timeout, 1 when the server refuses or cannot be\n"
-        "reached (--max-attempts failures in a row, default 10; 0 = retry forever).\n"
-        "An event stream silent for longer than --heartbeat (the server's --sse-heartbeat,\n"
-        "default 15s) plus 5s is treated as dead and reopened.\n"
-        "--url defaults to CRIER_URL or http://127.0.0.1:8080; --token to CRIER_TOKEN.\n"
-        "ws and wsproto transports are not yet supported.\n";
+        "line; json: one object per line; sse: an event stream). Reconnects with\n"
+        "exponential backoff and full jitter (--backoff-min 0.25s .. --backoff-max 10s,\n"
+        "widened by the server's retry:) and resumes from the last id; gaps are reported\n"
+        "on stderr (and in json/sse output). Exits 0 after --count messages or\n"
+        "--timeout, 1 when the server refuses or cannot be reached (--max-attempts\n"
+        "failures in a row, default 10; 0 = retry forever), 2 for usage errors.\n"
+        "Transports: auto (wsproto, then sse, then poll), sse, wsproto (crier.v1 on /ws),\n"
+        "poll (long-poll), ws (raw WebSocket: frames carry no id, so it cannot resume).\n"
+        "A stream silent for longer than --heartbeat (the server's --sse-heartbeat and\n"
+        "--ws-ping-interval, default 15s) plus 5s is treated as dead and reopened.\n"
+        "--url defaults to CRIER_URL or http://127.0.0.1:8080; --token to CRIER_TOKEN,\n"
+        "sent as Authorization: Bearer, or as ?token= with --token-in-query.\n";
 
 static const char cli_pub_usage[] =
-        "usage: crier pub [--url URL] [--event NAME] [--binary] [--token T] CHANNEL [DATA]\n"
+        "usage: crier pub [--url URL] [--event NAME] [--binary] [--token T] [--token-in-query]\n"
+        "                 CHANNEL [DATA]\n"
         "\n"
         "Publish DATA, or each line of stdin over one keep-alive connection (with --binary\n"
         "and no DATA: all of stdin as one binary message), printing each assigned id.\n"
         "Exits 1 with the server's reason on the first failure.\n"
-        "--url defaults to CRIER_URL or http://127.0.0.1:8080; --token to CRIER_TOKEN.\n";
+        "--url defaults to CRIER_URL or http://127.0.0.1:8080; --token to CRIER_TOKEN,\n"
+        "sent as Authorization: Bearer, or as ?token= with --token-in-query.\n";
 
 int cmd_version(void)
 {

@@ -23,7 +23,8 @@
 #define PUB_DEFAULT_URL "http://127.0.0.1:8080"
 
 static const char pub_usage[] =
-        "usage: crier pub [--url URL] [--event NAME] [--binary] [--token T] CHANNEL [DATA]\n";
+        "usage: crier pub [--url URL] [--event NAME] [--binary] [--token T] [--token-in-query]\n"
+        "                 CHANNEL [DATA]\n";
 
 struct pub_ctx {
 	uv_loop_t loop;
@@ -140,6 +141,7 @@ int cmd_pub(int argc, char **argv)
 	const char *token = env_token && *env_token ? env_token : NULL;
 	const char *pos[2] = {NULL, NULL};
 	int npos = 0;
+	bool token_in_query = false;
 	struct pub_ctx p = {0};
 	for (int i = 0; i < argc; i++) {
 		const char *a = argv[i];
@@ -158,6 +160,8 @@ int cmd_pub(int argc, char **argv)
 			i += eq ? 0 : 1;
 		} else if (strcmp(a, "--binary") == 0) {
 			p.binary = true;
+		} else if (strcmp(a, "--token-in-query") == 0) {
+			token_in_query = true;
 		} else if (strcmp(a, "--") == 0 && i + 1 < argc && npos < 2) {
 			pos[npos++] = argv[++i];
 		} else if ((strncmp(a, "--", 2) != 0 || strcmp(a, "-") == 0) && npos < 2) {
@@ -173,7 +177,7 @@ int cmd_pub(int argc, char **argv)
 	}
 	p.channel = pos[0];
 	uv_loop_init(&p.loop);
-	struct crier_client_options o = {.token = token};
+	struct crier_client_options o = {.token = token, .token_in_query = token_in_query};
 	int rc = crier_client_new(&p.loop, url, &o, &p.client);
 	if (rc) {
 		fprintf(stderr, "crier pub: invalid --url '%s' (%s; expected http://host[:port])\n",

@@ -42,7 +42,8 @@ struct sub_ctx {
 static const char sub_usage[] =
         "usage: crier sub [--url URL] [--transport auto|sse|ws|wsproto|poll] [--since ID]\n"
         "                 [--format text|json|sse] [--count N] [--timeout S] [--token T]\n"
-        "                 [--max-attempts N] [--heartbeat S] CHANNEL...\n";
+        "                 [--token-in-query] [--max-attempts N] [--heartbeat S]\n"
+        "                 [--backoff-min S] [--backoff-max S] CHANNEL...\n";
 
 /* Stops everything; the loop ends once the handles are closed. */
 static void sub_finish(struct sub_ctx *s, int code)
@@ -227,7 +228,8 @@ struct sub_args {
 	enum crier_transport transport;
 	enum sub_format format;
 	uint64_t count, max_attempts;
-	int64_t timeout_ms, heartbeat_ms;
+	int64_t timeout_ms, heartbeat_ms, backoff_min_ms, backoff_max_ms;
+	bool token_in_query;
 	char **channels;
 	size_t n_channels;
 };
@@ -265,6 +267,11 @@ static int sub_flag(struct sub_args *a, const char *f, const char *v)
 	} else if (strcmp(f, "--heartbeat") == 0) {
 		a->heartbeat_ms = sub_parse_seconds(v);
 		return a->heartbeat_ms > 0 && a->heartbeat_ms <= UINT32_MAX ? 1 : -1;
+	} else if (strcmp(f, "--backoff-min") == 0 || strcmp(f, "--backoff-max") == 0) {
+		int64_t ms = sub_parse_seconds(v);
+		if (ms <= 0 || ms > UINT32_MAX)
+			return -1;
+		*(f[11] == 'i' ? &a->backoff_min_ms : &a->backoff_max_ms) = ms;
 	} else if (strcmp(f, "--timeout") == 0) {
 		a->timeout_ms = sub_parse_seconds(v);
 		return a->timeout_ms >= 0 ? 1 : -1;
@@ -308,6 +315,10 @@ static int sub_parse_args(int argc, char **argv, struct sub_args *a)
 		const char *v = eq ? eq + 1 : (i + 1 < argc ? argv[i + 1] : NULL);
 		size_t fl = eq ? (size_t)(eq - arg) : strlen(arg);
 		snprintf(flag, sizeof(flag), "%.*s", (int)(fl < 31 ? fl : 31), arg);
+		if (strcmp(flag, "--token-in-query") == 0 && !eq) {
+			a->token_in_query = true;
+			continue;
+		}
 		if (strcmp(flag, "--help") == 0 || sub_flag(a, flag, v) < 0) {
 			fprintf(stderr, "crier sub: bad flag or value: %s\n%s", arg, sub_usage);
 			return 2;
@@ -327,8 +338,9 @@ static int sub_run(struct sub_ctx *s, const struct sub_args *a)
 	struct crier_client_options o = {
 	        .transport = a->transport,
 	        .token = a->token,
-	        .backoff_min_ms = 250,
-	        .backoff_max_ms = 10000,
+	        .token_in_query = a->token_in_query,
+	        .backoff_min_ms = (uint32_t)a->backoff_min_ms,
+	        .backoff_max_ms = (uint32_t)a->backoff_max_ms,
 	        .max_attempts = (uint32_t)a->max_attempts,
 	        .heartbeat_ms = (uint32_t)a->heartbeat_ms,
 	        /* --heartbeat is the server's keep-alive period whatever the
@@ -376,6 +388,8 @@ int cmd_sub(int argc, char **argv)
 	        .token = getenv("CRIER_TOKEN") && *getenv("CRIER_TOKEN") ? getenv("CRIER_TOKEN")
 	                                                                 : NULL,
 	        .max_attempts = SUB_DEFAULT_MAX_ATTEMPTS,
+	        .backoff_min_ms = 250,
+	        .backoff_max_ms = 10000,
 	        .channels = calloc(cap, sizeof(char *)),
 	};
 	if (!a.channels)

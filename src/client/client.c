@@ -510,6 +510,22 @@ int client_pct(struct buf *b, const char *s)
 	return rc;
 }
 
+int client_token_query(crier_client *c, struct buf *b, char sep)
+{
+	if (!c->opt.token || !c->opt.token_in_query)
+		return sep;
+	int rc = buf_printf(b, "%ctoken=", sep);
+	rc = rc ? rc : client_pct(b, c->opt.token);
+	return rc ? rc : '&';
+}
+
+int client_token_header(crier_client *c, struct buf *b)
+{
+	if (!c->opt.token || c->opt.token_in_query)
+		return 0;
+	return buf_printf(b, "Authorization: Bearer %s\r\n", c->opt.token);
+}
+
 int crier_client_publish(crier_client *c, const char *channel, const char *event, const void *data,
                          size_t len, bool binary, crier_publish_cb cb, void *arg)
 {
@@ -522,6 +538,10 @@ int crier_client_publish(crier_client *c, const char *channel, const char *event
 		rc = buf_puts(&r, "?event=");
 		rc = rc ? rc : client_pct(&r, event);
 	}
+	if (!rc) {
+		int sep = client_token_query(c, &r, event ? '&' : '?');
+		rc = sep < 0 ? sep : 0;
+	}
 	rc = rc ? rc
 	        : buf_printf(&r,
 	                     " HTTP/1.1\r\nHost: %s\r\nUser-Agent: libcrier/%s\r\n"
@@ -529,8 +549,7 @@ int crier_client_publish(crier_client *c, const char *channel, const char *event
 	                     c->authority, CRIER_VERSION,
 	                     binary ? "application/octet-stream" : "text/plain; charset=utf-8",
 	                     len);
-	if (!rc && c->opt.token)
-		rc = buf_printf(&r, "Authorization: Bearer %s\r\n", c->opt.token);
+	rc = rc ? rc : client_token_header(c, &r);
 	rc = rc ? rc : buf_puts(&r, "\r\n");
 	rc = rc ? rc : buf_append(&r, data, len);
 	struct client_pub *p = rc ? NULL : calloc(1, sizeof(*p));

@@ -101,6 +101,15 @@ void client_poll_again(crier_client *c);
  * segment or query value. Returns 0 or CRIER_ENOMEM. */
 int client_pct(struct buf *b, const char *s);
 
+/* The token, where the options put it. client_token_query appends
+ * "<sep>token=..." when token_in_query (sep is '?' or '&') and returns the
+ * separator a next parameter needs ('&' after the token, else sep), or
+ * CRIER_ENOMEM. client_token_header appends the Authorization header when
+ * not token_in_query and returns 0 or CRIER_ENOMEM. Without a token both
+ * append nothing. */
+int client_token_query(crier_client *c, struct buf *b, char sep);
+int client_token_header(crier_client *c, struct buf *b);
+
 /* auto only: leaves the current transport for the next one, now. */
 void client_fallback(crier_client *c, const char *why);
 

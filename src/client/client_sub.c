@@ -51,6 +51,10 @@ int client_sub_request(crier_client *c, struct buf *out)
 		rc = buf_puts(out, "&since=");
 		rc = rc ? rc : client_pct(out, c->cursor);
 	}
+	if (!rc) {
+		int sep = client_token_query(c, out, poll ? '&' : '?');
+		rc = sep < 0 ? sep : 0;
+	}
 	rc = rc ? rc
 	        : buf_printf(out, " HTTP/1.1\r\nHost: %s\r\nUser-Agent: libcrier/%s\r\n%s",
 	                     c->authority, CRIER_VERSION,
@@ -58,8 +62,7 @@ int client_sub_request(crier_client *c, struct buf *out)
 	                          : "Accept: text/event-stream\r\nCache-Control: no-cache\r\n");
 	if (!rc && !poll && c->cursor[0])
 		rc = buf_printf(out, "Last-Event-ID: %s\r\n", c->cursor);
-	if (!rc && c->opt.token)
-		rc = buf_printf(out, "Authorization: Bearer %s\r\n", c->opt.token);
+	rc = rc ? rc : client_token_header(c, out);
 	return rc ? rc : buf_puts(out, "\r\n");
 }
 

@@ -47,6 +47,10 @@ int client_ws_request(crier_client *c, struct buf *out)
 		rc = buf_puts(out, "?since=");
 		rc = rc ? rc : client_pct(out, c->cursor);
 	}
+	if (!rc) {
+		int sep = client_token_query(c, out, !proto && c->cursor[0] ? '&' : '?');
+		rc = sep < 0 ? sep : 0;
+	}
 	rc = rc ? rc
 	        : buf_printf(out,
 	                     " HTTP/1.1\r\nHost: %s\r\nUser-Agent: libcrier/%s\r\n"
@@ -55,8 +59,7 @@ int client_ws_request(crier_client *c, struct buf *out)
 	                     c->authority, CRIER_VERSION, c->ws_key);
 	if (!rc && proto)
 		rc = buf_puts(out, "Sec-WebSocket-Protocol: " WS_SUBPROTOCOL "\r\n");
-	if (!rc && c->opt.token)
-		rc = buf_printf(out, "Authorization: Bearer %s\r\n", c->opt.token);
+	rc = rc ? rc : client_token_header(c, out);
 	return rc ? rc : buf_puts(out, "\r\n");
 }
 
