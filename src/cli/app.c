@@ -9,7 +9,9 @@
  */
 #include "cli/app.h"
 
+#include "auth/auth.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "core/utf8.h"
 #include "hub/hub.h"
 #include "net/worker.h"
@@ -87,6 +89,11 @@ static void app_sub(struct http_ctx *ctx)
 		app_text(ctx, 400, app_bad_channel);
 		return;
 	}
+	struct auth_id id;
+	if (!auth_http(ctx, AUTH_SUBSCRIBE, names, names_len, &id))
+		return;
+	int64_t exp_s = auth_expiry(&id);
+	auth_id_free(&id);
 	const struct http_header *h = http_find_header(req, "Last-Event-ID");
 	if (h) {
 		since = h->value;
@@ -98,10 +105,10 @@ static void app_sub(struct http_ctx *ctx)
 	}
 	switch (app_transport(req)) {
 	case APP_WS:
-		ws_sub_start(ctx, names, names_len, since, since_len);
+		ws_sub_start(ctx, names, names_len, since, since_len, exp_s);
 		break;
 	case APP_SSE:
-		sse_sub_start(ctx, names, names_len, since, since_len);
+		sse_sub_start(ctx, names, names_len, since, since_len, exp_s);
 		break;
 	default:
 		poll_sub_start(ctx, names, names_len, since, since_len);
@@ -134,6 +141,10 @@ static void app_pub(struct http_ctx *ctx)
 		app_text(ctx, 400, app_bad_channel);
 		return;
 	}
+	struct auth_id id;
+	if (!auth_http(ctx, AUTH_PUBLISH, name, name_len, &id))
+		return;
+	auth_id_free(&id);
 	if (app_event(ctx->req, &ev, &ev_len) != 0) {
 		app_text(ctx, 400,
 		         "400 Bad Request: event names are 1-64 bytes of A-Z a-z 0-9 _ . : @ -\n");
@@ -180,6 +191,10 @@ static void app_channel(struct http_ctx *ctx)
 		app_text(ctx, 400, app_bad_channel);
 		return;
 	}
+	struct auth_id id; /* channel info is for those who may subscribe */
+	if (!auth_http(ctx, AUTH_SUBSCRIBE, name, len, &id))
+		return;
+	auth_id_free(&id);
 	struct buf out = {0};
 	if (hub_channel_json(ctx->hc->app->hub, name, len, &out) != 0)
 		app_text(ctx, 404, "404 Not Found: no such channel\n");

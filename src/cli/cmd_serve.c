@@ -5,6 +5,7 @@
  * open-file limit is checked against --max-connections, the HTTP
  * application is assembled from its routes, and the server runs it.
  */
+#include "auth/auth.h"
 #include "cli/app.h"
 #include "cli/cli.h"
 #include "core/config.h"
@@ -109,9 +110,15 @@ static int cmd_serve_prepare(struct config *cfg)
 	if (cmd_serve_check_nofile(cfg) != 0)
 		return -1;
 	for (size_t i = 0; i < cfg->listen.len; i++)
-		if (!cmd_serve_is_loopback(cfg->listen.items[i]))
-			log_warn("listening on a non-loopback address", "addr=%s",
-			         cfg->listen.items[i]);
+		if (!cmd_serve_is_loopback(cfg->listen.items[i]) && cfg->auth_mode == AUTH_OFF)
+			log_warn("LISTENING ON A NON-LOOPBACK ADDRESS WITHOUT AUTHENTICATION: "
+			         "anyone who "
+			         "can reach it may subscribe and publish (see --auth)",
+			         "addr=%s", cfg->listen.items[i]);
+	if (cfg->auth_mode == AUTH_OFF &&
+	    ((cfg->jwt_key && *cfg->jwt_key) || (cfg->jwt_public_key && *cfg->jwt_public_key) ||
+	     (cfg->publish_key && *cfg->publish_key)))
+		log_warn("keys given but --auth is off: they are ignored", "auth=off");
 
 	return 0;
 }
@@ -157,6 +164,12 @@ int cmd_serve(int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
+	char why[512];
+	if (auth_new(cfg, &app.auth, why, sizeof(why)) != 0) {
+		fprintf(stderr, "crier serve: %s\n", why[0] ? why : "out of memory");
+		config_free(cfg);
+		return 2;
+	}
 
 	struct server srv;
 	struct server_hooks hooks = {.accept = http_conn_accept,
@@ -167,6 +180,7 @@ int cmd_serve(int argc, char **argv)
 	char msg[256];
 	if (server_init(&srv, cfg, &hooks, msg, sizeof(msg)) != 0) {
 		fprintf(stderr, "crier serve: %s\n", msg);
+		auth_free(app.auth);
 		server_free(&srv);
 		return 1;
 	}
@@ -174,6 +188,7 @@ int cmd_serve(int argc, char **argv)
 	app.hub = hub_new(&srv, &hc);
 	if (!app.hub) {
 		fprintf(stderr, "crier serve: out of memory\n");
+		auth_free(app.auth);
 		server_free(&srv);
 		return 1;
 	}
@@ -181,6 +196,7 @@ int cmd_serve(int argc, char **argv)
 	         srv.n_workers, cfg->max_connections);
 	int code = server_run(&srv);
 	hub_free(app.hub);
+	auth_free(app.auth);
 	server_free(&srv);
 	return code;
 }

@@ -81,6 +81,7 @@ struct opt {
 
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const slow_policy_names[] = {"disconnect", "catchup", NULL};
+static const char *const auth_mode_names[] = {"off", "optional", "required", NULL};
 
 static int check_listen(const char *item, char *why, size_t why_len);
 
@@ -281,6 +282,112 @@ static const struct opt opts[] = {
                 .help = "On SIGTERM, how long open requests and subscribers get to finish "
                         "before they are closed. 10s fits well inside the 30s grace period of "
                         "Kubernetes and systemd's 90s stop timeout.",
+        },
+        {
+                .name = "auth",
+                .group = "Security",
+                .type = OPT_ENUM,
+                .off = offsetof(struct config, auth_mode),
+                .metavar = "MODE",
+                .def = "off",
+                .names = auth_mode_names,
+                .help = "off: nobody is asked anything (the zero-config start; a non-loopback "
+                        "--listen then logs a warning). optional: requests without a token may "
+                        "subscribe to every channel and publish to none; a token's grants apply "
+                        "when one is given. required: no token, no entry (401).",
+        },
+        {
+                .name = "jwt-key",
+                .group = "Security",
+                .type = OPT_STRING,
+                .off = offsetof(struct config, jwt_key),
+                .metavar = "SECRET",
+                .syntax = "an HMAC secret of at least 32 bytes",
+                .help = "Accept JWTs signed with this HMAC secret (HS256, or --jwt-alg). Prefer "
+                        "CRIER_JWT_KEY or the config file: flags show in ps.",
+        },
+        {
+                .name = "jwt-public-key",
+                .group = "Security",
+                .type = OPT_STRING,
+                .off = offsetof(struct config, jwt_public_key),
+                .metavar = "FILE",
+                .syntax = "a PEM public key file (RSA or EC)",
+                .help = "Accept JWTs signed with the private half of this RSA or EC public key "
+                        "(RS256, or ES256/384/512 by curve, or --jwt-alg).",
+        },
+        {
+                .name = "jwt-alg",
+                .group = "Security",
+                .type = OPT_STRING,
+                .off = offsetof(struct config, jwt_alg),
+                .metavar = "ALG",
+                .syntax = "HS256, HS384, HS512, RS256, RS384, RS512, ES256, ES384 or ES512",
+                .help = "The one algorithm tokens must use. The token's own header never "
+                        "decides (alg none and HS/RS confusion are refused). Default: from the "
+                        "key.",
+        },
+        {
+                .name = "jwt-issuer",
+                .group = "Security",
+                .type = OPT_STRING,
+                .off = offsetof(struct config, jwt_issuer),
+                .metavar = "ISS",
+                .syntax = "the exact iss claim",
+                .help = "Require this iss claim. Unchecked by default.",
+        },
+        {
+                .name = "jwt-audience",
+                .group = "Security",
+                .type = OPT_STRING,
+                .off = offsetof(struct config, jwt_audience),
+                .metavar = "AUD",
+                .syntax = "a value the aud claim must contain",
+                .help = "Require this value in the aud claim. Unchecked by default.",
+        },
+        {
+                .name = "jwt-leeway",
+                .group = "Security",
+                .type = OPT_DURATION,
+                .off = offsetof(struct config, jwt_leeway_ms),
+                .metavar = "DURATION",
+                .def = "0s",
+                .min = 0,
+                .max = 10 * MIN,
+                .help = "Clock skew allowed when checking exp and nbf. 0 by default: run NTP "
+                        "rather than widen every token's life.",
+        },
+        {
+                .name = "jwt-cookie",
+                .group = "Security",
+                .type = OPT_STRING,
+                .off = offsetof(struct config, jwt_cookie),
+                .metavar = "NAME",
+                .syntax = "a cookie name",
+                .help = "Also read the token from this cookie (after the Authorization "
+                        "header), for browsers. Pair it with --allowed-origins: a cookie is "
+                        "sent cross-site.",
+        },
+        {
+                .name = "allow-query-token",
+                .group = "Security",
+                .type = OPT_BOOL,
+                .off = offsetof(struct config, allow_query_token),
+                .def = "false",
+                .help = "Accept the token as ?token= (EventSource and WebSocket in browsers "
+                        "cannot send headers). Off by default: URLs leak into logs and "
+                        "referrers; crier's own logs redact it.",
+        },
+        {
+                .name = "publish-key",
+                .group = "Security",
+                .type = OPT_STRING,
+                .off = offsetof(struct config, publish_key),
+                .metavar = "SECRET",
+                .syntax = "a secret string",
+                .help = "A bearer secret that may publish to every channel (and do nothing "
+                        "else), for back-end publishers without a JWT. Prefer "
+                        "CRIER_PUBLISH_KEY.",
         },
         {
                 .name = "allowed-origins",

@@ -74,16 +74,44 @@ static void http_count(struct http_conn *hc, int status)
 	metric_inc(&hc->base.w->m.requests[route][metrics_status_slot(status)]);
 }
 
+/*
+ * Copies a query string to out[0..cap) with the value of every token=
+ * parameter (--allow-query-token) replaced by REDACTED: a log must never
+ * hold a credential. Returns the length written (cut to fit, NUL-terminated).
+ */
+static size_t http_redact_query(const char *q, size_t len, char *out, size_t cap)
+{
+	static const char red[] = "token=REDACTED";
+	size_t o = 0, i = 0;
+	while (i < len && o + 1 < cap) {
+		bool start = i == 0 || q[i - 1] == '&';
+		if (start && len - i >= 6 && memcmp(q + i, "token=", 6) == 0) {
+			for (size_t k = 0; k < sizeof(red) - 1 && o + 1 < cap; k++)
+				out[o++] = red[k];
+			while (i < len && q[i] != '&')
+				i++;
+			continue;
+		}
+		out[o++] = q[i++];
+	}
+	out[o] = '\0';
+	return o;
+}
+
 static void http_access_log(struct http_conn *hc, const struct http_request *req, int status,
                             size_t body_len)
 {
 	if (!http_cfg(hc)->access_log || !log_enabled(LOG_INFO))
 		return;
-	/* The path only: query strings may carry tokens and never reach logs. */
 	struct logline l;
 	log_begin(&l, LOG_INFO, "access");
 	log_str(&l, "method", req->method, req->method_len);
 	log_str(&l, "path", req->path, req->path_len);
+	if (req->query && req->query_len) {
+		char q[512];
+		size_t n = http_redact_query(req->query, req->query_len, q, sizeof(q));
+		log_str(&l, "query", q, n);
+	}
 	log_int(&l, "status", status);
 	log_int(&l, "bytes", (int64_t)body_len);
 	log_int(&l, "ms", (int64_t)(uv_now(&hc->base.w->loop) - hc->started_ms));

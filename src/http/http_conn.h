@@ -25,10 +25,12 @@
 /* The application: the routes and what handlers need to reach. Built once
  * on the main thread, read-only afterwards. */
 struct hub;
+struct auth;
 
 struct http_app {
 	struct router router;
-	struct hub *hub; /* the event bus (NULL in tests that need none) */
+	struct hub *hub;   /* the event bus (NULL in tests that need none) */
+	struct auth *auth; /* who may do what (auth/auth.h); NULL: everyone everything */
 	/* Appends more Prometheus families to /metrics (may be NULL). */
 	int (*metrics_extra)(struct http_app *app, struct buf *out);
 	size_t conn_size; /* bytes per connection: the largest protocol's struct (>= http_conn) */

@@ -98,6 +98,7 @@ static void worker_on_tick(uv_timer_t *t)
 	w->now_ms = uv_now(&w->loop);
 	worker_update_date(w);
 	worker_expire(w, w->now_ms);
+	deadline_run(&w->deadlines, w->now_ms);
 }
 
 static void worker_noop_idle(uv_idle_t *h)
@@ -236,6 +237,7 @@ int worker_init(struct worker *w, struct server *srv, uint32_t id, const int *li
 static void worker_main(void *arg)
 {
 	struct worker *w = arg;
+	w->now_ms = uv_now(&w->loop); /* valid before the first tick */
 	uv_timer_start(&w->tick, worker_on_tick, WORKER_TICK_MS, WORKER_TICK_MS);
 	uv_check_start(&w->flush_check, worker_on_check);
 	uv_run(&w->loop, UV_RUN_DEFAULT);
@@ -256,4 +258,5 @@ void worker_join(struct worker *w)
 	server_cfg_unref(w->cfg);
 	free(w->rbuf);
 	free(w->listeners);
+	deadline_heap_free(&w->deadlines);
 }

@@ -16,6 +16,7 @@
 
 #include "core/list.h"
 #include "net/conn.h"
+#include "net/deadline.h"
 #include "net/metrics.h"
 
 #include <stdatomic.h>
@@ -52,6 +53,7 @@ struct worker {
 	uint32_t n_listeners;
 	char *rbuf; /* WORKER_RBUF_BYTES, shared by this worker's reads */
 	struct list tlists[CONN_T_COUNT];
+	struct deadline_heap deadlines; /* per-connection far-off times (token expiry) */
 	struct list flush_list;
 	uint32_t conn_count;    /* connections alive on this worker */
 	struct server_cfg *cfg; /* the configuration in force here (a reference) */

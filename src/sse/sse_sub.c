@@ -13,6 +13,7 @@
  */
 #include "sse/sse_sub.h"
 
+#include "auth/auth.h"
 #include "auth/origin.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -25,9 +26,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A stream opened with a token that expires; allocated only then, so
+ * streams without one carry a pointer, not the node. */
+struct sse_expiry {
+	struct deadline d;
+	struct conn *c;
+};
+
 struct sse_conn {
 	struct http_conn http; /* first: the connection began as HTTP */
 	struct hub_sub sub;
+	struct sse_expiry *exp; /* NULL: no expiry */
 };
 
 static const struct conn_proto sse_proto;
@@ -151,8 +160,26 @@ static void sse_on_drain(struct conn *c)
 
 static void sse_on_free(struct conn *c)
 {
-	hub_unsubscribe(&((struct sse_conn *)c)->sub);
+	struct sse_conn *sc = (struct sse_conn *)c;
+	if (sc->exp) {
+		deadline_cancel(&c->w->deadlines, &sc->exp->d);
+		free(sc->exp);
+		sc->exp = NULL;
+	}
+	hub_unsubscribe(&sc->sub);
 	http_conn_release(c);
+}
+
+/* The token expired: a last event saying so (an EventSource sees it as
+ * event type crier.auth and can fetch a fresh token), then the end of the
+ * stream. The reconnect resumes from Last-Event-ID as after any drop. */
+static void sse_expired(struct deadline *d)
+{
+	struct conn *c = container_of(d, struct sse_expiry, d)->c;
+	static const char ev[] = "event: crier.auth\ndata: {\"reason\":\"expired\"}\n\n";
+	log_info("sse stream ended: token expired", "reason=expired");
+	conn_send_copy(c, ev, sizeof(ev) - 1);
+	conn_end(c);
 }
 
 static const struct conn_proto sse_proto = {
@@ -207,7 +234,7 @@ void sse_sub_preflight(struct http_ctx *ctx)
 }
 
 void sse_sub_start(struct http_ctx *ctx, const char *names, size_t names_len, const char *since,
-                   size_t since_len)
+                   size_t since_len, int64_t exp_s)
 {
 	const struct config *cfg = worker_cfg(ctx->w);
 	char cors[512];
@@ -220,6 +247,19 @@ void sse_sub_start(struct http_ctx *ctx, const char *names, size_t names_len, co
 	}
 	/* Register first: the request can still be refused (--max-channels). */
 	struct sse_conn *sc = (struct sse_conn *)ctx->hc;
+	if (exp_s > 0) {
+		sc->exp = calloc(1, sizeof(*sc->exp));
+		if (!sc->exp || auth_arm_expiry(&ctx->w->deadlines, &sc->exp->d,
+		                                uv_now(&ctx->w->loop), exp_s, sse_expired) != 0) {
+			free(sc->exp);
+			sc->exp = NULL;
+			static const char oom[] = "500 Internal Server Error: out of memory\n";
+			http_respond(ctx, 500, "text/plain; charset=utf-8", NULL, oom,
+			             sizeof(oom) - 1);
+			return;
+		}
+		sc->exp->c = &sc->http.base;
+	}
 	sc->sub.ops = &sse_sink;
 	sc->sub.budget = cfg->sse_max_backpressure;
 	int rc = hub_subscribe(ctx->hc->app->hub, &sc->sub, ctx->w, names, names_len, since,
@@ -229,6 +269,11 @@ void sse_sub_start(struct http_ctx *ctx, const char *names, size_t names_len, co
 		        "503 Service Unavailable: channel limit (--max-channels) reached\n";
 		static const char oom[] = "500 Internal Server Error: out of memory\n";
 		bool over = rc == CRIER_EOVERLOAD;
+		if (sc->exp) {
+			deadline_cancel(&ctx->w->deadlines, &sc->exp->d);
+			free(sc->exp);
+			sc->exp = NULL;
+		}
 		http_respond(ctx, over ? 503 : 500, "text/plain; charset=utf-8", NULL,
 		             over ? full : oom, over ? sizeof(full) - 1 : sizeof(oom) - 1);
 		return;

@@ -11,7 +11,9 @@
  */
 #include "ws/ws_sub.h"
 
+#include "auth/auth.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "hub/hub.h"
 #include "net/worker.h"
 #include "ws/ws_conn.h"
@@ -23,6 +25,7 @@
 struct ws_sub {
 	struct hub_sub sub;
 	struct ws_conn *wc;
+	struct deadline exp; /* the token's expiry, when it has one */
 };
 
 static struct rcbuf *ws_sub_frame(const struct msg *m, struct worker *w, bool deflate)
@@ -128,8 +131,18 @@ static void ws_sub_close(struct ws_conn *wc)
 	if (!ws)
 		return;
 	hub_unsubscribe(&ws->sub);
+	deadline_cancel(&((struct http_conn *)wc)->base.w->deadlines, &ws->exp);
 	free(ws);
 	ws_conn_set_user(wc, NULL);
+}
+
+/* The token the stream was opened with expired: 4001, so the client knows
+ * to come back with a fresh one (and resume). */
+static void ws_sub_expired(struct deadline *d)
+{
+	struct ws_sub *ws = container_of(d, struct ws_sub, exp);
+	log_info("websocket closed: token expired", "code=4001");
+	ws_close(ws->wc, 4001, "token expired");
 }
 
 static const struct ws_handler ws_sub_handler = {
@@ -141,7 +154,7 @@ static const struct ws_handler ws_sub_handler = {
 static const struct ws_route ws_sub_route = {.handler = &ws_sub_handler};
 
 void ws_sub_start(struct http_ctx *ctx, const char *names, size_t names_len, const char *since,
-                  size_t since_len)
+                  size_t since_len, int64_t exp_s)
 {
 	struct hub *hub = ctx->hc->app->hub;
 	struct worker *w = ctx->w;
@@ -169,5 +182,10 @@ void ws_sub_start(struct http_ctx *ctx, const char *names, size_t names_len, con
 		return;
 	}
 	ws_conn_set_user(ws->wc, ws);
+	if (auth_arm_expiry(&w->deadlines, &ws->exp, uv_now(&w->loop), exp_s, ws_sub_expired) !=
+	    0) {
+		ws_close(ws->wc, 1011, "out of memory");
+		return;
+	}
 	hub_sub_start(&ws->sub);
 }

@@ -12,7 +12,10 @@
  */
 #include "ws/wsproto.h"
 
+#include "auth/auth.h"
+#include "core/clock.h"
 #include "core/err.h"
+#include "core/log.h"
 #include "hub/hub.h"
 #include "hub/msg_json.h"
 #include "net/worker.h"
@@ -34,6 +37,8 @@ struct wsp_sub {
 struct wsp_conn {
 	struct ws_conn *wc;
 	struct list subs;
+	struct auth_id id;   /* who the connection is (the upgrade's token, or a refresh's) */
+	struct deadline exp; /* that token's expiry, when it has one */
 };
 
 static struct rcbuf *wsp_frame(const struct msg *m, void *arg)
@@ -130,8 +135,26 @@ static void wsp_free_sub(struct wsp_sub *ps)
 	free(ps);
 }
 
+/* Answers a request for a channel the connection's token does not grant. */
+static bool wsp_granted(struct wsp_conn *pc, const struct wsproto_req *r, enum auth_action act)
+{
+	for (size_t i = 0; i < r->n_channels; i++) {
+		if (auth_may(&pc->id, act, r->channels[i], r->channel_lens[i]))
+			continue;
+		char why[256];
+		snprintf(why, sizeof(why), "the token does not grant %s on '%.*s'",
+		         act == AUTH_SUBSCRIBE ? "subscribe" : "publish", (int)r->channel_lens[i],
+		         r->channels[i]);
+		wsp_send_error(pc, r->ref, WSPROTO_E_FORBIDDEN, why);
+		return false;
+	}
+	return true;
+}
+
 static void wsp_subscribe(struct wsp_conn *pc, struct worker *w, const struct wsproto_req *r)
 {
+	if (!wsp_granted(pc, r, AUTH_SUBSCRIBE))
+		return;
 	struct buf names = {0};
 	for (size_t i = 0; i < r->n_channels; i++) {
 		if (wsp_find(pc, r->channels[i], r->channel_lens[i])) {
@@ -201,6 +224,8 @@ static void wsp_unsubscribe(struct wsp_conn *pc, const struct wsproto_req *r)
 
 static void wsp_publish(struct wsp_conn *pc, const struct wsproto_req *r)
 {
+	if (!wsp_granted(pc, r, AUTH_PUBLISH))
+		return;
 	struct hub *hub = ((struct http_conn *)pc->wc)->app->hub;
 	struct msg *m = msg_new(r->data, r->data_len, r->event, r->event_len, r->binary);
 	uint32_t subs = 0;
@@ -218,6 +243,52 @@ static void wsp_publish(struct wsp_conn *pc, const struct wsproto_req *r)
 	}
 	if (m)
 		msg_unref(m);
+}
+
+static void wsp_expired(struct deadline *d)
+{
+	struct wsp_conn *pc = container_of(d, struct wsp_conn, exp);
+	log_info("websocket closed: token expired", "proto=crier.v1 code=4001");
+	ws_close(pc->wc, 4001, "token expired");
+}
+
+/* {"op":"refresh","token":T}: a fresh token for the same subject replaces
+ * the connection's (its grants apply to later requests) and moves the
+ * expiry; the subscriptions carry on untouched. */
+static void wsp_refresh(struct wsp_conn *pc, struct worker *w, const struct wsproto_req *r)
+{
+	const struct auth *a = ((struct http_conn *)pc->wc)->app->auth;
+	if (!a || a->mode == AUTH_OFF) {
+		wsp_send_ack(pc, r->ref, NULL); /* nothing expires here */
+		return;
+	}
+	struct auth_id id;
+	int rc = auth_token(a, r->token, r->token_len, clock_wall_s(), &id);
+	const char *old_sub = pc->id.kind == AUTH_ID_TOKEN ? pc->id.claims.sub : NULL;
+	const char *new_sub = id.kind == AUTH_ID_TOKEN ? id.claims.sub : NULL;
+	if (rc == 0 &&
+	    (id.kind != pc->id.kind || (old_sub && (!new_sub || strcmp(old_sub, new_sub))))) {
+		auth_id_free(&id);
+		wsp_send_error(pc, r->ref, WSPROTO_E_UNAUTHORIZED,
+		               "the refresh token is for another subject");
+		return;
+	}
+	if (rc) {
+		metrics_parse_error(&w->m, rc);
+		wsp_send_error(pc, r->ref, WSPROTO_E_UNAUTHORIZED, err_message(rc));
+		return;
+	}
+	auth_id_free(&pc->id);
+	pc->id = id;
+	deadline_cancel(&w->deadlines, &pc->exp);
+	if (auth_arm_expiry(&w->deadlines, &pc->exp, uv_now(&w->loop), auth_expiry(&pc->id),
+	                    wsp_expired)) {
+		ws_close(pc->wc, 1011, "out of memory");
+		return;
+	}
+	char extra[64];
+	snprintf(extra, sizeof(extra), ",\"exp\":%lld", (long long)auth_expiry(&pc->id));
+	wsp_send_ack(pc, r->ref, extra);
 }
 
 static void wsp_message(struct ws_conn *wc, enum ws_opcode op, uint8_t *data, size_t len)
@@ -251,6 +322,9 @@ static void wsp_message(struct ws_conn *wc, enum ws_opcode op, uint8_t *data, si
 		break;
 	case WSPROTO_PING:
 		wsp_send_ack(pc, r.ref, NULL);
+		break;
+	case WSPROTO_REFRESH:
+		wsp_refresh(pc, w, &r);
 		break;
 	}
 	wsproto_req_free(&r);
@@ -291,6 +365,8 @@ static void wsp_close(struct ws_conn *wc)
 		return;
 	while (!list_empty(&pc->subs))
 		wsp_free_sub(container_of(list_first(&pc->subs), struct wsp_sub, node));
+	deadline_cancel(&((struct http_conn *)wc)->base.w->deadlines, &pc->exp);
+	auth_id_free(&pc->id);
 	free(pc);
 	ws_conn_set_user(wc, NULL);
 }
@@ -309,9 +385,28 @@ static const struct ws_route wsp_route = {
         .n_protocols = 1,
 };
 
+/* The upgrade: credentials first (401 before any 101), then the
+ * connection keeps its identity for every later request. */
 static void wsp_http(struct http_ctx *ctx)
 {
-	(void)ws_conn_upgrade(ctx, &wsp_route);
+	struct auth_id id;
+	if (!auth_http(ctx, AUTH_SUBSCRIBE, NULL, 0, &id))
+		return;
+	struct worker *w = ctx->w;
+	struct ws_conn *wc = (struct ws_conn *)ctx->hc;
+	if (ws_conn_upgrade(ctx, &wsp_route) != 0) {
+		auth_id_free(&id);
+		return;
+	}
+	struct wsp_conn *pc = ws_conn_user(wc);
+	if (!pc) { /* refused at open (no subprotocol) */
+		auth_id_free(&id);
+		return;
+	}
+	pc->id = id;
+	if (auth_arm_expiry(&w->deadlines, &pc->exp, uv_now(&w->loop), auth_expiry(&pc->id),
+	                    wsp_expired))
+		ws_close(wc, 1011, "out of memory");
 }
 
 int wsproto_add(struct http_app *app)

@@ -58,6 +58,8 @@ static const char *const wsproto_code_names[WSPROTO_E_COUNT] = {
         [WSPROTO_E_NOT_SUBSCRIBED] = "not_subscribed",
         [WSPROTO_E_ALREADY_SUBSCRIBED] = "already_subscribed",
         [WSPROTO_E_INTERNAL] = "internal",
+        [WSPROTO_E_UNAUTHORIZED] = "unauthorized",
+        [WSPROTO_E_FORBIDDEN] = "forbidden",
 };
 
 const char *wsproto_code_name(enum wsproto_code c)
@@ -70,12 +72,23 @@ const char *wsproto_code_name(enum wsproto_code c)
 /* ---- request parsing ---- */
 
 /* Every top-level key any op accepts; ops[] says which ones each takes. */
-enum wsproto_field { F_OP, F_REF, F_CHANNELS, F_SINCE, F_CHANNEL, F_EVENT, F_DATA, F_BINARY, F_N };
+enum wsproto_field {
+	F_OP,
+	F_REF,
+	F_CHANNELS,
+	F_SINCE,
+	F_CHANNEL,
+	F_EVENT,
+	F_DATA,
+	F_BINARY,
+	F_TOKEN,
+	F_N
+};
 
 static const char *const wsproto_fields[F_N] = {
         [F_OP] = "op",       [F_REF] = "ref",         [F_CHANNELS] = "channels",
         [F_SINCE] = "since", [F_CHANNEL] = "channel", [F_EVENT] = "event",
-        [F_DATA] = "data",   [F_BINARY] = "binary",
+        [F_DATA] = "data",   [F_BINARY] = "binary",   [F_TOKEN] = "token",
 };
 
 #define BIT(f) (1u << (f))
@@ -90,6 +103,7 @@ static const struct {
         [WSPROTO_PUBLISH] = {"publish", BIT(F_OP) | BIT(F_REF) | BIT(F_CHANNEL) | BIT(F_EVENT) |
                                                 BIT(F_DATA) | BIT(F_BINARY)},
         [WSPROTO_PING] = {"ping", BIT(F_OP) | BIT(F_REF)},
+        [WSPROTO_REFRESH] = {"refresh", BIT(F_OP) | BIT(F_REF) | BIT(F_TOKEN)},
 };
 
 /* One parse in progress: the caller's outputs and the classified keys. */
@@ -217,9 +231,10 @@ static int wsproto_parse_op(struct wsproto_parser *p)
 	                       memcmp(wsproto_ops[op].name, name, len) == 0))
 		op++;
 	if (op == n_ops)
-		return wsproto_fail(p, WSPROTO_E_UNKNOWN_OP,
-		                    "unknown op '%s' (subscribe, unsubscribe, publish, ping)",
-		                    wsproto_show(show, WSPROTO_SHOW_MAX, name, len));
+		return wsproto_fail(
+		        p, WSPROTO_E_UNKNOWN_OP,
+		        "unknown op '%s' (subscribe, unsubscribe, publish, ping, refresh)",
+		        wsproto_show(show, WSPROTO_SHOW_MAX, name, len));
 	p->req->op = (enum wsproto_op)op;
 	if (p->unknown)
 		return wsproto_fail(
@@ -395,6 +410,12 @@ static int wsproto_parse_object(struct wsproto_parser *p, json_t *obj)
 	case WSPROTO_PUBLISH:
 		return wsproto_parse_publish(p);
 	case WSPROTO_PING:
+		return 0;
+	case WSPROTO_REFRESH:
+		if (wsproto_string(p, F_TOKEN, &p->req->token, &p->req->token_len) < 0)
+			return -1;
+		if (!p->req->token || p->req->token_len == 0)
+			return wsproto_fail(p, WSPROTO_E_BAD_REQUEST, "token: missing");
 		return 0;
 	}
 	return wsproto_fail(p, WSPROTO_E_INTERNAL, "unreachable op");

@@ -26,6 +26,7 @@ enum wsproto_op {
 	WSPROTO_UNSUBSCRIBE,
 	WSPROTO_PUBLISH,
 	WSPROTO_PING,
+	WSPROTO_REFRESH, /* a fresh token for a connection whose token expires */
 };
 
 /* Error codes sent in {"op":"error","code":...}. */
@@ -41,6 +42,8 @@ enum wsproto_code {
 	WSPROTO_E_NOT_SUBSCRIBED, /* unsubscribe from a channel not subscribed */
 	WSPROTO_E_ALREADY_SUBSCRIBED,
 	WSPROTO_E_INTERNAL,
+	WSPROTO_E_UNAUTHORIZED, /* the refresh token is invalid or expired */
+	WSPROTO_E_FORBIDDEN,    /* the connection's token does not grant the channel */
 	WSPROTO_E_COUNT
 };
 
@@ -64,6 +67,8 @@ struct wsproto_req {
 	 * at data[data_len] so text is also a C string; NULL for other ops */
 	uint8_t *data;
 	size_t data_len;
+	const char *token; /* refresh: the token text, or NULL */
+	size_t token_len;
 	bool binary;
 	void *owner; /* the parsed JSON document */
 };

@@ -600,14 +600,43 @@ static void test_code_names(void **state)
 {
 	(void)state;
 	static const char *const names[WSPROTO_E_COUNT] = {
-	        "bad_json",       "bad_request",        "unknown_op", "bad_channel",
-	        "bad_event",      "bad_data",           "too_large",  "channel_limit",
-	        "not_subscribed", "already_subscribed", "internal",
+	        "bad_json", "bad_request",  "unknown_op",    "bad_channel",    "bad_event",
+	        "bad_data", "too_large",    "channel_limit", "not_subscribed", "already_subscribed",
+	        "internal", "unauthorized", "forbidden",
 	};
 	for (int c = 0; c < WSPROTO_E_COUNT; c++)
 		assert_string_equal(wsproto_code_name((enum wsproto_code)c), names[c]);
 	assert_string_equal(wsproto_code_name(WSPROTO_E_COUNT), "internal");
 	assert_string_equal(wsproto_code_name((enum wsproto_code) - 1), "internal");
+}
+
+static void test_refresh(void **state)
+{
+	(void)state;
+	struct wsproto_req r;
+	enum wsproto_code code;
+	char why[256];
+	const char ok[] = "{\"op\":\"refresh\",\"ref\":3,\"token\":\"a.b.c\"}";
+	assert_int_equal(wsproto_parse(ok, sizeof(ok) - 1, 1024, &r, &code, why, sizeof(why)), 0);
+	assert_int_equal(r.op, WSPROTO_REFRESH);
+	assert_string_equal(r.ref, "3");
+	assert_int_equal(r.token_len, 5);
+	assert_memory_equal(r.token, "a.b.c", 5);
+	wsproto_req_free(&r);
+	const char *bad[] = {
+	        "{\"op\":\"refresh\"}",
+	        "{\"op\":\"refresh\",\"token\":\"\"}",
+	        "{\"op\":\"refresh\",\"token\":7}",
+	        "{\"op\":\"refresh\",\"token\":\"x\",\"channel\":\"a\"}",
+	        "{\"op\":\"ping\",\"token\":\"x\"}",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_not_equal(
+		        wsproto_parse(bad[i], strlen(bad[i]), 1024, &r, &code, why, sizeof(why)),
+		        0);
+		assert_int_equal(code, WSPROTO_E_BAD_REQUEST);
+		wsproto_req_free(&r);
+	}
 }
 
 static void check_string(const char *in, size_t len, const char *want)
@@ -918,6 +947,7 @@ int main(void)
 	        cmocka_unit_test(test_too_large),
 	        cmocka_unit_test(test_msg_capacity),
 	        cmocka_unit_test(test_code_names),
+	        cmocka_unit_test(test_refresh),
 	        cmocka_unit_test(test_json_string),
 	        cmocka_unit_test(test_envelope_bytes),
 	        cmocka_unit_test(test_error_bytes),
