@@ -5,7 +5,7 @@
 #
 # For each config, variant, transport and server (one server at a time, each
 # restarted for every run so history and memory start clean):
-#   bench/fanout: SUBS subscribers over CHANNELS channels (bench0..), then
+#   crier bench fanout: SUBS subscribers over CHANNELS channels (bench0..), then
 #   MSGS messages of SIZE bytes from PUBLISHERS keep-alive HTTP publishers,
 #   each pipelining at most WINDOW requests (RATE=max: as fast as the hub
 #   answers). Every delivery is checked (lost, duplicated, out of order) and
@@ -25,7 +25,8 @@
 # stderr: a human summary. Both also under bench/results/fanout-STAMP.*.
 #
 # Environment (defaults in brackets):
-#   CRIER_BIN [build/crier, built with `make build` if missing]
+#   CRIER_BIN [build/crier, built with `make build` if missing]: the load
+#     generator (`crier bench fanout`) in every run, and the crier measured
 #   SERVERS ["crier nginx-nchan ceiling"]  TRANSPORTS ["ws sse"] (also
 #     wsproto and poll, crier only: SERVERS=crier; bench/transports.sh runs
 #     all four side by side, with long-poll and /ws publishing)
@@ -67,44 +68,22 @@ MAX_CONNS=$((SUBS + 2000))
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 bench_init fanout fanout
-# nginx-light + nchan, config fragments for bench_start_nginx. The two
-# locations are the ones the issue names; nchan's defaults otherwise (memory
-# store, 10 messages of history per channel).
-NGINX_MAIN="load_module $NCHAN_SO;"
-# nginx closes a keep-alive connection after 1,000 requests by default; the
-# publishers send many more.
-NGINX_HTTP='keepalive_requests 100000000;'
-# shellcheck disable=SC2016 # nginx variables, not shell ones
-NGINX_SERVER='location ~ ^/pub/(.+)$ {
-            nchan_publisher;
-            nchan_channel_id $1;
-        }
-        location ~ ^/sub/(.+)$ {
-            nchan_subscriber;
-            nchan_channel_id $1;
-        }'
-
-start_ceiling() { # WORKERS(ignored: one thread) CPUSET
-	local pin=()
-	[ -n "$2" ] && pin=(taskset -c "$2")
-	bench_port_free "$CEILING_PORT" || bench_die "port $CEILING_PORT is in use (set CEILING_PORT)"
-	"${pin[@]}" "$CEILING" --listen "127.0.0.1:$CEILING_PORT" 2>"$TMP/ceiling.log" &
-	SERVER_PID=$!
-	bench_wait_ready "$CEILING_PORT" ceiling "$TMP/ceiling.log"
-	SERVER_PORT=$CEILING_PORT
-}
+# nginx-light + nchan: the committed config in bench/peers/nchan/ (the
+# /pub/{ch} and /sub/{ch} routes; nchan's defaults otherwise: memory store,
+# 10 messages of history per channel).
+bench_nchan_config
 
 start_server() { # NAME WORKERS CPUSET
 	case $1 in
 	crier) bench_start_crier "$2" "$3" ;;
 	nginx-nchan) bench_start_nginx "$2" "$3" ;;
-	ceiling) start_ceiling "$2" "$3" ;;
+	ceiling) bench_start_ceiling "$3" ;; # one thread, whatever WORKERS says
 	*) bench_die "unknown server $1 (SERVERS takes crier, nginx-nchan, ceiling)" ;;
 	esac
 }
 
 # With PROFILE=1: perf stat on the server's threads once subscribers are in
-# (started after a fixed delay; stopped when fanout exits).
+# (started after a fixed delay; stopped when crier bench exits).
 start_profile() { # PID DELAY_S
 	PERF_PID=''
 	[ "$PROFILE" = 1 ] || return 0
@@ -151,13 +130,13 @@ run_one() { # SERVER CONFIG VARIANT TRANSPORT
 	c0=$(bench_cpu_ticks cpu0)
 	# Subscribing 5,000 takes well under 2 s; perf then sees the publish phase.
 	start_profile "$SERVER_PID" 2
-	"${cpin[@]}" timeout $((TIMEOUT + 30)) "$FANOUT" --url "http://127.0.0.1:$SERVER_PORT" \
+	"${cpin[@]}" timeout $((TIMEOUT + 30)) "$CRIER_BIN" bench fanout --url "http://127.0.0.1:$SERVER_PORT" \
 		--subs "$SUBS" --transport "$transport" --channels "$k" --msgs "$m" --rate "$RATE" \
 		--size "$SIZE" --publishers "$PUBLISHERS" --window "$WINDOW" --timeout "$TIMEOUT" \
 		--drain "$DRAIN" --server-pid "$SERVER_PID" >"$TMP/run.json" 2>>"$LOG" || rc=$?
 	c1=$(bench_cpu_ticks cpu0)
 	out=$(cat "$TMP/run.json")
-	[ -n "$out" ] || bench_die "fanout printed nothing for $server (exit $rc, see $LOG)"
+	[ -n "$out" ] || bench_die "crier bench fanout printed nothing for $server (exit $rc, see $LOG)"
 	local prof
 	prof=$(profile_json "$(jq .received <<<"$out")" "$(jq .published <<<"$out")")
 	bench_stop_server
@@ -211,10 +190,9 @@ main() {
 	bench_need_tools "nginx-light libnginx-mod-nchan curl jq util-linux iproute2 gcc" \
 		nginx curl jq taskset ss cc
 	[[ " $SERVERS " != *" nginx-nchan "* ]] || bench_need_nchan
-	[[ " $SERVERS " != *" crier "* ]] || bench_need_crier
-	FANOUT=$RESULTS_DIR/fanout CEILING=$RESULTS_DIR/ceiling
-	bench_build fanout
-	bench_build ceiling
+	bench_need_crier
+	CEILING=$RESULTS_DIR/ceiling
+	[[ " $SERVERS " != *" ceiling "* ]] || bench_build ceiling
 
 	BUSY=$(bench_busy_cpu)
 	versions

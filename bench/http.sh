@@ -8,8 +8,9 @@
 #                       (a fair one-core-each split on a 2-core box);
 #             "shared": the server with 2 workers, wrk -t2, nothing pinned
 #                       (server and load generator fight for both cores).
-#   idle_rss  bench/idleconn opens IDLE_CONNS keep-alive connections, each
-#             after one full GET /healthz, and reports the server's RSS growth
+#   idle_rss  crier bench connect --transport http opens IDLE_CONNS
+#             keep-alive connections, each after one full GET /healthz (no
+#             priming, 1 s settle), and reports the server's RSS growth
 #             per connection (pid + all descendants, so nginx's master and
 #             workers count). Server with IDLE_WORKERS workers.
 #
@@ -17,7 +18,8 @@
 # stderr: a human summary. Everything is also saved under bench/results/.
 #
 # Environment (defaults in brackets):
-#   CRIER_BIN [build/crier, built with `make build` if missing]
+#   CRIER_BIN [build/crier, built with `make build` if missing]: also the
+#     load generator of idle_rss (`crier bench connect`)
 #   SERVERS ["crier nginx"]     CONFIGS ["pinned shared"]
 #   WRK_DURATION [10s]  WRK_CONNS [50]  WRK_WARMUP [2s]  WRK_TIMEOUT [2s]
 #   PINNED_WRK_THREADS [1]  SHARED_WRK_THREADS [2]  SHARED_WORKERS [2]
@@ -176,21 +178,22 @@ emit_rps() { # SERVER CONFIG ROUND WORKERS THREADS WRK_OUTPUT CPU_SECONDS PROFIL
 run_idle() { # SERVER
 	local server=$1 out rc=0
 	start_server "$server" "$IDLE_WORKERS" ""
-	out=$("$IDLECONN" --port "$SERVER_PORT" --conns "$IDLE_CONNS" --pid "$SERVER_PID" \
+	out=$("$CRIER_BIN" bench connect --transport http --url "http://127.0.0.1:$SERVER_PORT" \
+		--conns "$IDLE_CONNS" --server-pid "$SERVER_PID" --prime 0 --settle 1 \
 		--hold "$IDLE_HOLD" --timeout "$IDLE_TIMEOUT" 2>>"$LOG") || rc=$?
 	bench_stop_server
 	[ "$server" = crier ] && sed 's/^/crier: /' "$TMP/crier.log" | tail -n 20 >>"$LOG"
-	[ -n "$out" ] || bench_die "idleconn printed nothing for $server (exit $rc, see $LOG)"
+	[ -n "$out" ] || bench_die "crier bench connect printed nothing for $server (exit $rc, see $LOG)"
 	bench_emit "$(jq -c --arg server "$server" --argjson workers "$IDLE_WORKERS" --argjson rc "$rc" \
-		'{bench:"idle_rss", server:$server, workers:$workers} + . + {exit_code:$rc}' <<<"$out")"
+		'{bench:"idle_rss", server:$server, workers:$workers} + . + {exit_code:$rc} |
+		 .bench = "idle_rss"' <<<"$out")"
 	bench_log "$(jq -r --arg s "$server" '"\($s) idle: \(.connected)/\(.conns) connected (\(.failed) failed, \(.dropped) dropped) in \(.connect_seconds) s; RSS \(.rss_before_kb) -> \(.rss_after_kb) KiB = \(.rss_per_conn_bytes) bytes/conn"' <<<"$out")"
 }
 
 main() {
-	bench_need_tools "wrk nginx-light curl jq util-linux iproute2 gcc" wrk nginx curl jq taskset ss cc
-	[[ " $SERVERS " != *" crier "* ]] || bench_need_crier
-	IDLECONN=$RESULTS_DIR/idleconn
-	bench_build idleconn
+	bench_need_tools "wrk nginx-light curl jq util-linux iproute2" wrk nginx curl jq taskset ss
+	# crier is measured, or measures (crier bench connect for idle_rss).
+	if [[ " $SERVERS " == *" crier "* ]] || [ "$SKIP_IDLE" != 1 ]; then bench_need_crier; fi
 
 	bench_emit "$(bench_machine_json nofile crier commit nginx wrk)"
 	bench_log "machine: $(nproc) x $(bench_cpu_model), kernel $(uname -r), load $(bench_loadavg)"

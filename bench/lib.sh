@@ -1,11 +1,15 @@
-# bench/lib.sh: helpers shared by bench/http.sh, ws_echo.sh, fanout.sh and
-# transports.sh. Sourced, not run. The script sets ROOT and RESULTS_DIR,
-# then calls bench_init NAME once; the helpers use these globals:
+# bench/lib.sh: helpers shared by bench/http.sh, ws_echo.sh, fanout.sh,
+# transports.sh and compare.sh. Sourced, not run. The load generator is
+# `crier bench` (fanout, echo, connect) of $CRIER_BIN (bench_need_crier).
+# The script sets ROOT and RESULTS_DIR, then calls bench_init NAME once;
+# the helpers use these globals:
 #   BENCH_NAME STAMP OUT LOG TMP   set by bench_init
 #   SERVER_PID SERVER_PORT         the one server running (bench_start_*)
 #   PERF_PID                       a perf stat in the background, if any
 #   STOP_WARN                      a name: bench_stop_server warns on KILL
 #   CRIER_BIN CRIER_PORT CRIER_FLAGS MAX_CONNS   for bench_start_crier
+#   CEILING CEILING_PORT           for bench_start_ceiling
+#   NODE_PORT                      for bench_start_node
 #   NGINX_PORT NGINX_MAIN NGINX_EVENTS NGINX_HTTP NGINX_SERVER
 #                                  for bench_start_nginx (config fragments)
 # shellcheck shell=bash disable=SC2034 # globals the scripts read
@@ -75,13 +79,17 @@ bench_need_tools() { # HINT TOOL...
 	done
 }
 
-# Set CRIER_BIN (default build/crier, built if missing) and check it runs.
+# Set CRIER_BIN (default build/crier, built if missing) and check it runs
+# and has the bench command. Every script needs it: `crier bench` is the
+# load generator, whichever servers are measured.
 bench_need_crier() {
 	if [ -z "${CRIER_BIN:-}" ]; then
 		CRIER_BIN=$ROOT/build/crier
 		[ -x "$CRIER_BIN" ] || (cd "$ROOT" && make build >&2) || bench_die "make build failed"
 	fi
 	[ -x "$CRIER_BIN" ] || bench_die "CRIER_BIN=$CRIER_BIN is not executable"
+	"$CRIER_BIN" help bench >/dev/null 2>&1 ||
+		bench_die "$CRIER_BIN has no 'bench' command (rebuild it: make build)"
 }
 
 # Die unless the nchan module is at $NCHAN_SO.
@@ -90,7 +98,8 @@ bench_need_nchan() {
 		bench_die "nchan module not found at $NCHAN_SO (apt-get install libnginx-mod-nchan, or set NCHAN_SO)"
 }
 
-# Build bench/NAME.c into $RESULTS_DIR/NAME (extra cc flags after NAME).
+# Build bench/NAME.c into $RESULTS_DIR/NAME (extra cc flags after NAME): the
+# reference servers that are not crier (bench/ceiling.c).
 bench_build() { # NAME [CC_FLAG...]
 	local name=$1
 	shift
@@ -131,6 +140,47 @@ bench_start_crier() { # WORKERS CPUSET [FLAG...]
 	SERVER_PID=$!
 	bench_wait_ready "$CRIER_PORT" crier "$TMP/crier.log"
 	SERVER_PORT=$CRIER_PORT
+}
+
+# Start bench/ceiling.c (built into $CEILING by bench_build ceiling; one
+# thread) on $CEILING_PORT and wait until it answers.
+bench_start_ceiling() { # CPUSET(or empty)
+	local pin=()
+	[ -n "$1" ] && pin=(taskset -c "$1")
+	bench_port_free "$CEILING_PORT" || bench_die "port $CEILING_PORT is in use (set CEILING_PORT)"
+	"${pin[@]}" "$CEILING" --listen "127.0.0.1:$CEILING_PORT" 2>"$TMP/ceiling.log" &
+	SERVER_PID=$!
+	bench_wait_ready "$CEILING_PORT" ceiling "$TMP/ceiling.log"
+	SERVER_PORT=$CEILING_PORT
+}
+
+# Start the Node `ws` echo server (bench/node_echo.mjs, one process) on
+# $NODE_PORT and wait until it answers.
+bench_start_node() { # CPUSET(or empty)
+	local pin=()
+	[ -n "$1" ] && pin=(taskset -c "$1")
+	bench_port_free "$NODE_PORT" || bench_die "port $NODE_PORT is in use (set NODE_PORT)"
+	"${pin[@]}" node "$ROOT/bench/node_echo.mjs" "$NODE_PORT" 2>"$TMP/node.log" &
+	SERVER_PID=$!
+	bench_wait_ready "$NODE_PORT" node-ws "$TMP/node.log"
+	SERVER_PORT=$NODE_PORT
+}
+
+# Install bench/node_modules (the `ws` package for bench_start_node) unless
+# it, or the end-to-end tests' copy, is there.
+bench_need_node_ws() {
+	[ -f "$ROOT/bench/node_modules/ws/package.json" ] ||
+		[ -f "$ROOT/tests/e2e/node_modules/ws/package.json" ] ||
+		(cd "$ROOT/bench" && npm ci --no-audit --no-fund >&2) || bench_die "npm ci in bench/ failed"
+}
+
+# The nginx+nchan peer's config fragments for bench_start_nginx: the module
+# at $NCHAN_SO and the committed config in bench/peers/nchan/ (routes
+# /pub/{ch}, /sub/{ch}, /echo and /idle, as crier serves them).
+bench_nchan_config() {
+	NGINX_MAIN="load_module $NCHAN_SO;"
+	NGINX_HTTP=$(cat "$ROOT/bench/peers/nchan/http.conf") || bench_die "bench/peers/nchan/http.conf is missing"
+	NGINX_SERVER=$(cat "$ROOT/bench/peers/nchan/server.conf") || bench_die "bench/peers/nchan/server.conf is missing"
 }
 
 # Start nginx on $NGINX_PORT with everything under a fresh $TMP/nginx: a

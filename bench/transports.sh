@@ -17,7 +17,7 @@
 #     ack_p99_us).
 #   pub-http: the same load as HTTP/1.1 POST /pub/bench0 (PUBWS_CONNS
 #     keep-alive connections pipelining PUBWS_WINDOW), for reference.
-# Configs: "pinned": crier --workers 1 on CPU 0, bench/fanout on CPU 1;
+# Configs: "pinned": crier --workers 1 on CPU 0, crier bench fanout on CPU 1;
 # "shared": --workers SHARED_WORKERS, nothing pinned.
 #
 # crier runs with --poll-timeout 30s (no poll times out during a run) and
@@ -25,7 +25,7 @@
 # it must hold every message of the run, or pollers see gaps), the same in
 # every run so the lines compare.
 #
-# stdout: "machine", one line per measurement (bench/fanout's JSON plus
+# stdout: "machine", one line per measurement (crier bench fanout's JSON plus
 # server, config, measure, workers, cpu0_busy, exit_code), one
 # "transports_summary" line. stderr: a human summary. Both also under
 # bench/results/transports-STAMP.*.
@@ -78,7 +78,7 @@ start_crier() { # WORKERS CPUSET(or empty)
 }
 
 # PROFILE=1: perf stat on crier's threads from DELAY s after start until
-# fanout exits (subscribing 5,000 takes about 0.5 s: use MSGS >= 3000 so
+# crier bench exits (subscribing 5,000 takes about 0.5 s: use MSGS >= 3000 so
 # publishing outlasts the delay).
 start_profile() { # PID DELAY_S
 	PERF_PID=''
@@ -136,12 +136,12 @@ run_one() { # CONFIG MEASURE
 	local c0 c1 out rc=0
 	c0=$(bench_cpu_ticks cpu0)
 	start_profile "$SERVER_PID" 1
-	"${cpin[@]}" timeout $((TIMEOUT + 30)) "$FANOUT" --url "http://127.0.0.1:$CRIER_PORT" \
+	"${cpin[@]}" timeout $((TIMEOUT + 30)) "$CRIER_BIN" bench fanout --url "http://127.0.0.1:$CRIER_PORT" \
 		"${args[@]}" --channels 1 --rate max --size "$SIZE" --timeout "$TIMEOUT" \
 		--drain "$DRAIN" --server-pid "$SERVER_PID" >"$TMP/run.json" 2>>"$LOG" || rc=$?
 	c1=$(bench_cpu_ticks cpu0)
 	out=$(cat "$TMP/run.json")
-	[ -n "$out" ] || bench_die "fanout printed nothing for $measure (exit $rc, see $LOG)"
+	[ -n "$out" ] || bench_die "crier bench fanout printed nothing for $measure (exit $rc, see $LOG)"
 	local prof
 	prof=$(profile_json "$(jq .received <<<"$out")" "$(jq .published <<<"$out")")
 	bench_stop_server
@@ -187,10 +187,8 @@ emit_summary() {
 }
 
 main() {
-	bench_need_tools "curl jq util-linux iproute2 gcc" curl jq taskset ss cc
+	bench_need_tools "curl jq util-linux iproute2" curl jq taskset ss
 	bench_need_crier
-	FANOUT=$RESULTS_DIR/fanout
-	bench_build fanout
 	BUSY=$(bench_busy_cpu)
 	bench_emit "$(bench_machine_json busy crier commit)"
 	bench_log "machine: $(nproc) x $(bench_cpu_model), load $(bench_loadavg), CPU busy before start $BUSY"

@@ -4,14 +4,15 @@
 # loopback.
 #
 # Measurements (each server, one after the other, never at the same time):
-#   ws_echo  bench/wsbench echo: ECHO_CONNS connections, each with one
+#   ws_echo  crier bench echo: ECHO_CONNS connections, each with one
 #            ECHO_SIZE-byte message in flight (send, wait for the echo, check
 #            it byte for byte, repeat) for ECHO_DURATION s after ECHO_WARMUP s.
-#            "pinned": server with 1 worker on CPU 0, wsbench (1 thread) on
+#            "pinned": server with 1 worker on CPU 0, the bench (1 thread) on
 #            CPU 1 (the fair split of a 2-core box); "shared": 2 workers,
-#            wsbench with 2 threads, nothing pinned. Node is one process in
+#            the bench with 2 threads, nothing pinned. Node is one process in
 #            both (that is how people run it), pinned to CPU 0 in "pinned".
-#   ws_idle  bench/wsbench idle: IDLE_CONNS WebSockets upgraded and left idle
+#   ws_idle  crier bench connect --transport ws: IDLE_CONNS WebSockets
+#            upgraded and left idle
 #            (pings answered); the server's RSS growth per connection (pid +
 #            descendants, so nginx's master and workers count).
 #   ws_targets  the issue's targets, computed from the lines above.
@@ -30,7 +31,8 @@
 # "ws_targets" lines. stderr: a human summary. Both also under bench/results/.
 #
 # Environment (defaults in brackets):
-#   CRIER_BIN [build/crier, built with `make build` if missing]
+#   CRIER_BIN [build/crier, built with `make build` if missing]: also the
+#     load generator (`crier bench echo` and `crier bench connect`)
 #   SERVERS ["crier node-ws nginx-nchan"]  IDLE_SERVERS ["crier nginx-nchan"]
 #   CONFIGS ["pinned"] (add "shared")      ROUNDS [1] echo runs per server
 #   ECHO_CONNS [50]  ECHO_SIZE [64]  ECHO_DURATION [10]  ECHO_WARMUP [2]
@@ -80,21 +82,11 @@ MAX_CONNS=$((IDLE_CONNS + 2000))
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
 bench_init ws_echo ws
-# nginx-light + nchan, config fragments for bench_start_nginx. /echo: each
-# connection has its own channel (echo_$connection; $connection is nginx's
-# connection serial number, unique across workers), so what it publishes
-# comes back to it and to no one else. /idle: one shared channel.
-NGINX_MAIN="load_module $NCHAN_SO;"
+# nginx-light + nchan: the committed config in bench/peers/nchan/. /echo:
+# each connection has its own channel (echo_$connection), so what it
+# publishes comes back to it and to no one else. /idle: one shared channel.
+bench_nchan_config
 NGINX_EVENTS='multi_accept off;'
-# shellcheck disable=SC2016 # nginx variables, not shell ones
-NGINX_SERVER='location = /echo {
-            nchan_pubsub websocket;
-            nchan_channel_id echo_$connection;
-        }
-        location = /idle {
-            nchan_pubsub websocket;
-            nchan_channel_id idle;
-        }'
 
 start_crier() { # WORKERS CPUSET(or empty)
 	bench_start_crier "$1" "$2" --echo
@@ -102,13 +94,8 @@ start_crier() { # WORKERS CPUSET(or empty)
 }
 
 start_node() { # WORKERS(ignored: one process) CPUSET
-	local pin=()
-	[ -n "$2" ] && pin=(taskset -c "$2")
-	bench_port_free "$NODE_PORT" || bench_die "port $NODE_PORT is in use (set NODE_PORT)"
-	"${pin[@]}" node "$ROOT/bench/node_echo.mjs" "$NODE_PORT" 2>"$TMP/node.log" &
-	SERVER_PID=$!
-	bench_wait_ready "$NODE_PORT" node-ws "$TMP/node.log"
-	SERVER_PORT=$NODE_PORT ECHO_PATH=/echo
+	bench_start_node "$2"
+	ECHO_PATH=/echo
 }
 
 start_nginx() { # WORKERS CPUSET(or empty)
@@ -168,10 +155,12 @@ run_echo() { # SERVER CONFIG ROUND
 	start_server "$server" "$workers" "$scpu"
 	local hz t0 t1 m0 m1 out rc=0
 	hz=$(getconf CLK_TCK)
-	"${cpin[@]}" timeout $((ECHO_WARMUP + ECHO_DURATION + ECHO_TIMEOUT + 30)) "$WSBENCH" echo \
+	local opcode=()
+	if [ "$ECHO_OPCODE" = binary ]; then opcode=(--binary); fi
+	"${cpin[@]}" timeout $((ECHO_WARMUP + ECHO_DURATION + ECHO_TIMEOUT + 30)) "$CRIER_BIN" bench echo \
 		--url "ws://127.0.0.1:$SERVER_PORT$ECHO_PATH" --conns "$ECHO_CONNS" \
 		--size "$ECHO_SIZE" --duration "$ECHO_DURATION" --warmup "$ECHO_WARMUP" \
-		--timeout "$ECHO_TIMEOUT" --threads "$threads" "--$ECHO_OPCODE" \
+		--timeout "$ECHO_TIMEOUT" --threads "$threads" "${opcode[@]}" \
 		>"$TMP/echo.json" 2>>"$LOG" &
 	local bench_pid=$!
 	# Server CPU over the measured window only (after connect + warm-up).
@@ -182,12 +171,12 @@ run_echo() { # SERVER CONFIG ROUND
 	t1=$(bench_tree_cpu_ticks "$SERVER_PID") m1=$(machine_busy_ticks)
 	wait "$bench_pid" || rc=$?
 	out=$(cat "$TMP/echo.json")
-	[ -n "$out" ] || bench_die "wsbench printed nothing for $server (exit $rc, see $LOG)"
+	[ -n "$out" ] || bench_die "crier bench echo printed nothing for $server (exit $rc, see $LOG)"
 	local prof cpu_s
 	prof=$(profile_json "$(jq .rps <<<"$out")")
 	bench_stop_server
 	cpu_s=$(awk -v a="$t0" -v b="$t1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
-	# Everything busy that was neither the server nor wsbench (the kernel's
+	# Everything busy that was neither the server nor the bench (the kernel's
 	# softirq work lands on either, so this is only an estimate).
 	local other
 	other=$(awk -v a="$m0" -v b="$m1" -v hz="$hz" -v d="$ECHO_DURATION" -v s="$cpu_s" \
@@ -197,10 +186,10 @@ run_echo() { # SERVER CONFIG ROUND
 	line=$(jq -c --arg server "$server" --arg config "$config" --argjson round "$round" \
 		--argjson workers "$workers" --argjson cpu "$cpu_s" --argjson rc "$rc" \
 		--argjson prof "$prof" --argjson dur "$ECHO_DURATION" --argjson other "$other" \
-		'{bench, server:$server, config:$config, round:$round, workers:$workers} + . +
+		'{bench:"ws_echo", server:$server, config:$config, round:$round, workers:$workers} + . +
 		 {server_cpu_s:$cpu, server_cpu_util:(($cpu / $dur) * 100 | round / 100),
 		  server_cpu_us_per_rt:(if .round_trips > 0 then ($cpu * 1e6 / .round_trips * 100 | round / 100) else 0 end),
-		  other_cpu_util:$other, exit_code:$rc} + $prof' <<<"$out")
+		  other_cpu_util:$other, exit_code:$rc} + $prof | .bench = "ws_echo"' <<<"$out")
 	bench_emit "$line"
 	bench_log "$(jq -r '"\(.server|.+"            "|.[0:11]) \(.config) w=\(.workers)  \(.rps) rt/s  p50 \(.p50_us) us  p99 \(.p99_us) us  p99.9 \(.p999_us) us  server \(.server_cpu_util) cores, \(.server_cpu_us_per_rt) us/rt  client \(.client_cpu_util) cores  others \(.other_cpu_util)  errors \(.errors)" + (if .syscalls_per_rt then "  syscalls/rt \(.syscalls_per_rt)" else "" end)' <<<"$line")"
 	if awk -v o="$other" 'BEGIN { exit !(o > 0.1) }'; then
@@ -213,15 +202,15 @@ run_echo() { # SERVER CONFIG ROUND
 run_idle() { # SERVER PATH
 	local server=$1 path=$2 out rc=0
 	start_server "$server" "$IDLE_WORKERS" ""
-	out=$("$WSBENCH" idle --url "ws://127.0.0.1:$SERVER_PORT$path" --conns "$IDLE_CONNS" \
-		--pid "$SERVER_PID" --hold "$IDLE_HOLD" --settle "$IDLE_SETTLE" \
-		--timeout "$IDLE_TIMEOUT" 2>>"$LOG") || rc=$?
+	out=$("$CRIER_BIN" bench connect --transport ws --url "ws://127.0.0.1:$SERVER_PORT$path" \
+		--conns "$IDLE_CONNS" --server-pid "$SERVER_PID" --hold "$IDLE_HOLD" \
+		--settle "$IDLE_SETTLE" --prime 16 --timeout "$IDLE_TIMEOUT" 2>>"$LOG") || rc=$?
 	bench_stop_server
-	[ -n "$out" ] || bench_die "wsbench idle printed nothing for $server (exit $rc, see $LOG)"
+	[ -n "$out" ] || bench_die "crier bench connect printed nothing for $server (exit $rc, see $LOG)"
 	local line
 	line=$(jq -c --arg server "$server" --arg path "$path" --argjson workers "$IDLE_WORKERS" \
-		--argjson rc "$rc" '{bench, server:$server, path:$path, workers:$workers} + . +
-		{exit_code:$rc}' <<<"$out")
+		--argjson rc "$rc" '{bench:"ws_idle", server:$server, path:$path, workers:$workers} + . +
+		{exit_code:$rc} | .bench = "ws_idle"' <<<"$out")
 	bench_emit "$line"
 	bench_log "$(jq -r '"\(.server) \(.path) idle: \(.connected)/\(.conns) connected (\(.failed) failed, \(.dropped) dropped) in \(.connect_seconds) s; RSS \(.rss_before_kb) -> \(.rss_after_kb) KiB = \(.rss_per_conn_bytes) bytes/conn (PSS \(.pss_per_conn_bytes))"' <<<"$line")"
 }
@@ -269,23 +258,18 @@ versions() {
 }
 
 main() {
-	bench_need_tools "nginx-light libnginx-mod-nchan nodejs curl jq util-linux iproute2 gcc" \
-		nginx node curl jq taskset ss cc
+	bench_need_tools "nginx-light libnginx-mod-nchan nodejs curl jq util-linux iproute2" \
+		nginx node curl jq taskset ss
 	bench_need_nchan
-	if [ ! -f "$ROOT/bench/node_modules/ws/package.json" ] &&
-		[ ! -f "$ROOT/tests/e2e/node_modules/ws/package.json" ]; then
-		(cd "$ROOT/bench" && npm ci --no-audit --no-fund >&2) || bench_die "npm ci in bench/ failed"
-	fi
-	[[ " $SERVERS $IDLE_SERVERS " != *" crier "* ]] || bench_need_crier
-	WSBENCH=$RESULTS_DIR/wsbench
-	bench_build wsbench -pthread
+	bench_need_node_ws
+	bench_need_crier
 
 	BUSY=$(bench_busy_cpu)
 	versions
 	bench_warn_busy "$BUSY"
 
 	if [ "$SKIP_ECHO" != 1 ]; then
-		bench_log "-- WebSocket echo: $ECHO_CONNS connections, one $ECHO_SIZE-byte $ECHO_OPCODE message in flight each, ${ECHO_DURATION}s after ${ECHO_WARMUP}s warm-up (pinned: server 1 worker on CPU 0, wsbench -t$PINNED_THREADS on CPU 1)"
+		bench_log "-- WebSocket echo: $ECHO_CONNS connections, one $ECHO_SIZE-byte $ECHO_OPCODE message in flight each, ${ECHO_DURATION}s after ${ECHO_WARMUP}s warm-up (pinned: server 1 worker on CPU 0, crier bench echo --threads $PINNED_THREADS on CPU 1)"
 		for config in $CONFIGS; do
 			for round in $(seq "$ROUNDS"); do
 				for server in $SERVERS; do run_echo "$server" "$config" "$round"; done

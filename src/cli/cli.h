@@ -9,6 +9,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_sub(int argc, char **argv);
 int cmd_pub(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 int cmd_version(void);
 
 #endif

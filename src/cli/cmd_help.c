@@ -19,6 +19,7 @@ static const char cli_usage[] =
         "  serve      run the hub (default 127.0.0.1:8080)\n"
         "  sub        subscribe to channels and print events as they arrive\n"
         "  pub        publish DATA, or each line of stdin, and print the ids\n"
+        "  bench      measure a hub: fanout, echo or connect; one JSON line of figures\n"
         "  version    print the version\n"
         "  help [CMD] show help for a command\n";
 
@@ -52,6 +53,88 @@ static const char cli_pub_usage[] =
         "--url defaults to CRIER_URL or http://127.0.0.1:8080; --token to CRIER_TOKEN,\n"
         "sent as Authorization: Bearer, or as ?token= with --token-in-query.\n";
 
+/* In parts: ISO C bounds one string literal at 4,095 bytes. */
+static const char *const cli_bench_usage[] = {
+        "usage: crier bench fanout|echo|connect [flags]\n"
+        "\n"
+        "Measure a hub from the outside (crier, or any server with the same routes, such\n"
+        "as nginx+nchan) and print one JSON line of figures on stdout (--human: a table).\n"
+        "A live progress line goes to stderr when it is a terminal (or with --progress).\n"
+        "Exit codes: 0 clean and complete; 1 errors, cut by --timeout (partial figures,\n"
+        "\"complete\": false) or hub unreachable; 2 usage errors, or the open-file limit\n"
+        "cannot hold the connections asked for.\n"
+        "\n"
+        "crier bench fanout: N subscribers, M published messages; every delivery checked\n"
+        "(lost, duplicated, out of order) and timed from publish to delivery.\n"
+        "  --transport T      subscribers' transport [sse]: sse, ws (raw WebSocket on\n"
+        "                     /sub), wsproto (crier.v1 on /ws), poll (long-poll loops)\n"
+        "  --subs N           subscribers [1000]; subscriber i is on channel bench(i % K)\n"
+        "  --channels K       channels bench0..bench(K-1) [1]; message g goes to g % K\n"
+        "  --msgs M           messages in all [1000]\n"
+        "  --rate R|max       messages/s over all publishers [max: as fast as answered]\n"
+        "  --size B           body bytes, 32..60000 [64]; it starts with \"<g> <send ns> \"\n"
+        "  --publishers P     publisher connections [1]; message g from publisher g % P\n"
+        "  --pub-transport T  http (keep-alive POST /pub/{ch}) or wsproto (crier.v1\n"
+        "                     publish frames on --ws-path) [http]\n"
+        "  --window W         requests in flight per publisher [8]\n"
+        "  --drain S          after the last publish, stop when S pass without a\n"
+        "                     delivery [3s]: what is missing then is lost\n"
+        "  --settle-ms MS     wait after all are subscribed, before publishing [300], for\n"
+        "                     hubs that register subscriptions across threads\n"
+        "  --pub-path P, --sub-path P  routes, %s is the channel [/pub/%s, /sub/%s]\n"
+        "  --ws-path P        the crier.v1 endpoint [/ws]\n"
+        "  --timeout S        bound on the whole run [60s]\n"
+        "  Figures: deliveries_per_s (first to last delivery), p50_us p90_us p99_us\n"
+        "  p999_us max_us (publish to delivery), expected received lost duplicated\n"
+        "  out_of_order, connect_s, ack_p50_us (publish answered); with --server-pid\n"
+        "  rss_before_kb, rss_connected_kb, rss_per_conn_bytes, rss_peak_kb and\n"
+        "  server_cpu_us_per_delivery.\n",
+        "\n"
+        "crier bench echo: C WebSockets, one message in flight each, every echo checked\n"
+        "byte for byte and timed.\n"
+        "  --url ws://HOST:PORT/PATH  the echo endpoint [path /echo: crier serve --echo]\n"
+        "  --conns C          connections [50]\n"
+        "  --size B           message bytes, 0..64 MiB [64]\n"
+        "  --duration S       measured seconds [10s], after --warmup S unmeasured [2s]\n"
+        "  --threads N        event-loop threads, each with its share of the\n"
+        "                     connections [1]: one already saturates a server core\n"
+        "  --binary           binary frames [text]\n"
+        "  --timeout S        bound on connecting, and on each echo [10s]\n"
+        "  Figures: rps, round_trips, p50_us .. max_us, client_cpu_util, errors.\n",
+        "\n"
+        "crier bench connect: C connections opened as fast as the server takes them,\n"
+        "then held idle.\n"
+        "  --transport T      [http]: http (GET, then an idle keep-alive connection),\n"
+        "                     sse (the stream's first byte), ws (the 101), wsproto\n"
+        "                     (crier.v1 subscribe acknowledged), poll (a held long-poll)\n"
+        "  --conns C          connections [1000]\n"
+        "  --channels K       channels the sse, ws, wsproto and poll ones spread over [1]\n"
+        "  --hold S           keep them idle after measuring [3s with --server-pid, else 0]\n"
+        "  --settle S         wait before sampling the server's memory [2s with\n"
+        "                     --server-pid, else 0]\n"
+        "  --prime N          with --server-pid: connections opened and closed before the\n"
+        "                     first sample, so it includes what one connection warms [16]\n"
+        "  --timeout S        bound on the whole run [120s]\n"
+        "  The path is /healthz (http), /sub/%s (sse, ws, poll) or /ws (wsproto); a path\n"
+        "  in --url replaces it (%s is the channel).\n"
+        "  Figures: conns_per_s, connected, failed, dropped, setup_p50_us; with\n"
+        "  --server-pid rss_per_conn_bytes (RSS growth per idle connection) and\n"
+        "  pss_per_conn_bytes.\n"
+        "\n"
+        "Every mode:\n"
+        "  --url URL          the hub [CRIER_URL or http://127.0.0.1:8080]: http:// or\n"
+        "                     ws://, a numeric IPv4 host or localhost\n"
+        "  --server-pid PID   sample that process and its children from /proc: RSS, CPU\n"
+        "  --inflight N       connects + handshakes pending at once [256], so the\n"
+        "                     server's accept backlog never overflows\n"
+        "  --human            a table instead of the JSON line\n"
+        "  --progress         the progress line even when stderr is not a terminal\n"
+        "Durations take ms, s, m or h (a bare number is seconds). Connections past the\n"
+        "first 2,000 come from 127.0.0.2, 127.0.0.3, ... (2,000 each) so the ephemeral\n"
+        "ports never run out; the open-file limit is raised to its hard limit and\n"
+        "checked before anything connects.\n",
+};
+
 int cmd_version(void)
 {
 	printf("crier %s (%s)\n", CRIER_VERSION, CRIER_COMMIT);
@@ -80,6 +163,11 @@ int cmd_help(int argc, char **argv)
 	}
 	if (strcmp(argv[0], "pub") == 0) {
 		fputs(cli_pub_usage, stdout);
+		return 0;
+	}
+	if (strcmp(argv[0], "bench") == 0) {
+		for (size_t i = 0; i < sizeof cli_bench_usage / sizeof *cli_bench_usage; i++)
+			fputs(cli_bench_usage[i], stdout);
 		return 0;
 	}
 	if (strcmp(argv[0], "version") == 0 || strcmp(argv[0], "help") == 0) {

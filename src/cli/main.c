@@ -24,6 +24,8 @@ int main(int argc, char **argv)
 		return cmd_sub(argc - 2, argv + 2);
 	if (strcmp(cmd, "pub") == 0)
 		return cmd_pub(argc - 2, argv + 2);
+	if (strcmp(cmd, "bench") == 0)
+		return cmd_bench(argc - 2, argv + 2);
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
 		return cmd_help(argc - 2, argv + 2);
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
