@@ -106,7 +106,10 @@ void conn_set_timeout(struct conn *c, enum conn_tclass tclass, uint64_t ms)
 {
 	list_unlink(&c->tnode);
 	c->tclass = (uint8_t)tclass;
-	if (tclass == CONN_T_NONE)
+	/* A closing connection stays off the lists: it is freed by its close
+	 * callback, and work still running for it until then (a long-poll
+	 * answered by a publish in that window) must not link it back in. */
+	if (tclass == CONN_T_NONE || c->closing)
 		return;
 	c->deadline_ms = uv_now(&c->w->loop) + ms;
 	list_push(&c->w->tlists[tclass], &c->tnode);

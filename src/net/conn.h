@@ -126,7 +126,8 @@ void conn_close(struct conn *c);
 
 /* Arms the connection's single deadline in class tclass, ms from now
  * (replacing any other); CONN_T_NONE clears it. All connections in one
- * class must use the same duration. */
+ * class must use the same duration. Does nothing (but clear) on a closing
+ * connection, which must never be linked back into a list. */
 void conn_set_timeout(struct conn *c, enum conn_tclass tclass, uint64_t ms);
 
 /* Initialises the connection part of a freshly allocated (zeroed) protocol
