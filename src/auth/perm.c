@@ -14,16 +14,10 @@
 #include "auth/perm.h"
 
 #include "core/err.h"
+#include "core/name.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-/* The channel alphabet, as hub/name.h defines it. */
-static bool is_name_char(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-	       c == '_' || c == '.' || c == ':' || c == '@' || c == '-';
-}
 
 /* A pattern is a name of 1..PERM_CHANNEL_MAX bytes, or a prefix of
  * 0..PERM_CHANNEL_MAX bytes followed by one '*'. */
@@ -31,13 +25,7 @@ static bool pattern_valid(const char *s, size_t len)
 {
 	bool prefix = len > 0 && s[len - 1] == '*';
 	size_t stem = prefix ? len - 1 : len;
-	if ((!prefix && stem == 0) || stem > PERM_CHANNEL_MAX)
-		return false;
-	for (size_t i = 0; i < stem; i++) {
-		if (!is_name_char(s[i]))
-			return false;
-	}
-	return true;
+	return (prefix && stem == 0) || name_valid(s, stem, PERM_CHANNEL_MAX);
 }
 
 int perm_set_from_json(struct perm_set *out, const json_t *array)

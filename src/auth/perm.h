@@ -15,13 +15,14 @@
 #ifndef CRIER_AUTH_PERM_H
 #define CRIER_AUTH_PERM_H
 
+#include "core/name.h"
+
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Longest channel name in bytes. The same bound as HUB_CHANNEL_MAX (auth/
- * sits below hub/ and cannot include it); a pattern may add one '*'. */
-#define PERM_CHANNEL_MAX 128
+/* Longest channel name in bytes (core/name.h). */
+#define PERM_CHANNEL_MAX NAME_CHANNEL_MAX
 
 /*
  * A permission set. A zeroed struct is a valid empty set that grants

@@ -12,6 +12,7 @@
 #include "auth/auth.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "core/name.h"
 #include "core/utf8.h"
 #include "hub/hub.h"
 #include "net/worker.h"
@@ -126,7 +127,7 @@ static int app_event(const struct http_request *req, const char **ev, size_t *le
 		*ev = h->value;
 		*len = h->value_len;
 	}
-	if (*len > 64 || (*len && !hub_channel_name_valid(*ev, *len)))
+	if (*len && !name_valid(*ev, *len, NAME_EVENT_MAX))
 		return CRIER_EINVAL;
 	return 0;
 }

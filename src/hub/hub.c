@@ -14,7 +14,7 @@
  */
 #include "hub/hub.h"
 
-#include "hub/name.h"
+#include "core/name.h"
 
 #include "core/clock.h"
 #include "core/err.h"

@@ -24,6 +24,7 @@
 
 #include "core/buf.h"
 #include "core/list.h"
+#include "core/name.h"
 #include "engine/engine.h"
 #include "hub/history.h"
 #include "hub/msg.h"
@@ -35,7 +36,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#define HUB_CHANNEL_MAX      128 /* bytes in a channel name */
+#define HUB_CHANNEL_MAX      NAME_CHANNEL_MAX /* bytes in a channel name */
 #define HUB_SUB_CHANNELS_MAX 64  /* channels in one subscription */
 
 struct hub;

@@ -25,7 +25,7 @@
 
 #include "core/base64.h"
 #include "core/err.h"
-#include "hub/name.h"
+#include "core/name.h"
 
 #include <assert.h>
 #include <jansson.h>
@@ -34,10 +34,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Name limits of hub/name.h's alphabet: HUB_CHANNEL_MAX, repeated here
- * because hub.h would pull libuv into this libc-and-jansson file. */
-#define WSPROTO_CHANNEL_MAX 128
-#define WSPROTO_EVENT_MAX   64
 #define WSPROTO_SINCE_MAX   256 /* longer than any id; the hub parses it */
 #define WSPROTO_REF_STR_MAX 56  /* bytes in a string ref, before escaping */
 #define WSPROTO_SHOW_MAX    32  /* bytes of client text quoted in a message */
@@ -285,7 +281,7 @@ static int wsproto_parse_channels(struct wsproto_parser *p)
 			                    "channels: item %zu is not a string", i);
 		const char *name = json_string_value(v);
 		size_t len = json_string_length(v);
-		if (!name_valid(name, len, WSPROTO_CHANNEL_MAX))
+		if (!name_valid(name, len, NAME_CHANNEL_MAX))
 			return wsproto_fail(p, WSPROTO_E_BAD_CHANNEL,
 			                    "channels: '%s' is not a channel name " NAME_RULE,
 			                    wsproto_show(show, WSPROTO_SHOW_MAX, name, len));
@@ -374,14 +370,14 @@ static int wsproto_parse_publish(struct wsproto_parser *p)
 		return -1;
 	if (!ch)
 		return wsproto_fail(p, WSPROTO_E_BAD_REQUEST, "channel: missing");
-	if (!name_valid(ch, ch_len, WSPROTO_CHANNEL_MAX))
+	if (!name_valid(ch, ch_len, NAME_CHANNEL_MAX))
 		return wsproto_fail(p, WSPROTO_E_BAD_CHANNEL,
 		                    "channel: '%s' is not a channel name " NAME_RULE,
 		                    wsproto_show(show, WSPROTO_SHOW_MAX, ch, ch_len));
 	wsproto_add_channel(req, ch, ch_len);
 	if (wsproto_string(p, F_EVENT, &req->event, &req->event_len) < 0)
 		return -1;
-	if (req->event && !name_valid(req->event, req->event_len, WSPROTO_EVENT_MAX))
+	if (req->event && !name_valid(req->event, req->event_len, NAME_EVENT_MAX))
 		return wsproto_fail(
 		        p, WSPROTO_E_BAD_EVENT,
 		        "event: '%s' is not an event name "
