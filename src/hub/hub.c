@@ -483,6 +483,10 @@ int hub_subscribe(struct hub *h, struct hub_sub *s, struct worker *w, const char
 {
 	const char *starts[HUB_SUB_CHANNELS_MAX];
 	size_t lens[HUB_SUB_CHANNELS_MAX];
+	/* The caller set ops and budget; the rest is the hub's, and these bytes
+	 * may still hold an ended subscription (a keep-alive connection that
+	 * long-polled before it asked for a stream): start from nothing. */
+	*s = (struct hub_sub){.ops = s->ops, .budget = s->budget};
 	int rc = hub_parse_names(s, names, names_len, starts, lens);
 	if (rc)
 		return rc;

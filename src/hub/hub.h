@@ -37,7 +37,7 @@
 #include <uv.h>
 
 #define HUB_CHANNEL_MAX      NAME_CHANNEL_MAX /* bytes in a channel name */
-#define HUB_SUB_CHANNELS_MAX 64  /* channels in one subscription */
+#define HUB_SUB_CHANNELS_MAX 64               /* channels in one subscription */
 
 struct hub;
 struct hub_sub;
@@ -138,7 +138,8 @@ int hub_publish(struct hub *h, const char *name, size_t name_len, struct msg *m,
                 uint32_t *subscribers);
 
 /*
- * Subscribes s (zeroed except ops, budget) to the comma-separated channel
+ * Subscribes s (the caller sets ops and budget; the rest is initialised
+ * here, whatever it held) to the comma-separated channel
  * list on the calling worker, starting after `since` (NULL: live only).
  * Nothing is delivered yet, so the transport can still refuse the request
  * (503) or write its response head first; it then calls hub_sub_start.

@@ -153,7 +153,6 @@ void poll_sub_start(struct http_ctx *ctx, const char *names, size_t names_len, c
 		http_respond(ctx, 403, "text/plain; charset=utf-8", NULL, msg, sizeof(msg) - 1);
 		return;
 	}
-	memset(&pc->sub, 0, sizeof(pc->sub));
 	pc->count = 0;
 	pc->full = false;
 	pc->sub.ops = &poll_sink;

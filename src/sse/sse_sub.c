@@ -164,7 +164,6 @@ static void sse_on_free(struct conn *c)
 	if (sc->exp) {
 		deadline_cancel(&c->w->deadlines, &sc->exp->d);
 		free(sc->exp);
-		sc->exp = NULL;
 	}
 	hub_unsubscribe(&sc->sub);
 	http_conn_release(c);
@@ -247,19 +246,7 @@ void sse_sub_start(struct http_ctx *ctx, const char *names, size_t names_len, co
 	}
 	/* Register first: the request can still be refused (--max-channels). */
 	struct sse_conn *sc = (struct sse_conn *)ctx->hc;
-	if (exp_s > 0) {
-		sc->exp = calloc(1, sizeof(*sc->exp));
-		if (!sc->exp || auth_arm_expiry(&ctx->w->deadlines, &sc->exp->d,
-		                                uv_now(&ctx->w->loop), exp_s, sse_expired) != 0) {
-			free(sc->exp);
-			sc->exp = NULL;
-			static const char oom[] = "500 Internal Server Error: out of memory\n";
-			http_respond(ctx, 500, "text/plain; charset=utf-8", NULL, oom,
-			             sizeof(oom) - 1);
-			return;
-		}
-		sc->exp->c = &sc->http.base;
-	}
+	sc->exp = NULL; /* these bytes may hold an earlier request's protocol state */
 	sc->sub.ops = &sse_sink;
 	sc->sub.budget = cfg->sse_max_backpressure;
 	int rc = hub_subscribe(ctx->hc->app->hub, &sc->sub, ctx->w, names, names_len, since,
@@ -269,11 +256,6 @@ void sse_sub_start(struct http_ctx *ctx, const char *names, size_t names_len, co
 		        "503 Service Unavailable: channel limit (--max-channels) reached\n";
 		static const char oom[] = "500 Internal Server Error: out of memory\n";
 		bool over = rc == CRIER_EOVERLOAD;
-		if (sc->exp) {
-			deadline_cancel(&ctx->w->deadlines, &sc->exp->d);
-			free(sc->exp);
-			sc->exp = NULL;
-		}
 		http_respond(ctx, over ? 503 : 500, "text/plain; charset=utf-8", NULL,
 		             over ? full : oom, over ? sizeof(full) - 1 : sizeof(oom) - 1);
 		return;
@@ -286,5 +268,17 @@ void sse_sub_start(struct http_ctx *ctx, const char *names, size_t names_len, co
 	                 ctx->w->http_date, cors, (unsigned long long)cfg->sse_retry_ms);
 	http_takeover(ctx, &sse_proto, METRICS_T_SSE, 200, head, (size_t)n);
 	conn_set_timeout(&sc->http.base, CONN_T_HEARTBEAT, cfg->sse_heartbeat_ms);
+	/* From here on the connection is an SSE one: sse_on_free releases the
+	 * expiry, and a stream that cannot have one ends (the client resumes). */
+	if (exp_s > 0) {
+		sc->exp = calloc(1, sizeof(*sc->exp));
+		if (sc->exp)
+			sc->exp->c = &sc->http.base;
+		if (!sc->exp || auth_arm_expiry(&ctx->w->deadlines, &sc->exp->d,
+		                                uv_now(&ctx->w->loop), exp_s, sse_expired) != 0) {
+			conn_close(&sc->http.base);
+			return;
+		}
+	}
 	hub_sub_start(&sc->sub);
 }

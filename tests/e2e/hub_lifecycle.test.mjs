@@ -3,11 +3,12 @@
 // the process exits 0; the hub's /metrics families move as documented.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startServer } from './lib/server.mjs';
 import { fetchMetrics, sample, sample0 } from './lib/metrics.mjs';
 import { closed, openWs, waitWs, wsUrl } from './lib/wsclient.mjs';
-import { channelInfo, publishOk, SseSub } from './lib/hub.mjs';
+import { channelInfo, publishOk, SseSub, until } from './lib/hub.mjs';
 
 const T = { timeout: 60000 };
 
@@ -123,4 +124,28 @@ test('idle channels are reaped once history expires, freeing --max-channels; a s
 	// The subscribed channel survived and still delivers.
 	await publishOk(s, 'kept', 'still here');
 	await keep.waitFor(() => keep.items.some((e) => e.data === 'still here'), 5000, 'delivery on the kept channel');
+});
+
+test('one keep-alive connection: a long-poll answered, then an SSE stream on it, then closed', T, async (t) => {
+	// The stream reuses the bytes the poll's state lived in: nothing of the
+	// poll may be taken for the stream's own (its expiry, say) when it ends.
+	const s = await startServer(t);
+	const first = await publishOk(s, 'reuse', 'one');
+	await publishOk(s, 'reuse', 'two');
+	const sock = net.connect(s.port, '127.0.0.1');
+	t.after(() => sock.destroy());
+	let got = '';
+	sock.setEncoding('latin1');
+	sock.on('data', (d) => (got += d));
+	const host = `Host: 127.0.0.1:${s.port}\r\n`;
+	sock.write(`GET /sub/reuse?since=${first} HTTP/1.1\r\n${host}Accept: application/json\r\n\r\n`);
+	await until(async () => /"two"/.test(got), 5000, 'the poll answer');
+	assert.match(got, /^HTTP\/1\.1 200 /);
+	sock.write(`GET /sub/reuse HTTP/1.1\r\n${host}Accept: text/event-stream\r\n\r\n`);
+	await until(async () => /text\/event-stream[\s\S]*:ok/.test(got), 5000, 'the stream head');
+	await publishOk(s, 'reuse', 'three');
+	await until(async () => /data: three\n/.test(got), 5000, `the streamed message; got ${JSON.stringify(got)}`);
+	sock.destroy();
+	await sleep(200);
+	assert.equal((await channelInfo(s, 'reuse')).status, 200, 'the hub carries on');
 });
