@@ -21,7 +21,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <time.h>
 
 /* Reads a whole (small) file. Returns 0 with *out malloc'd, or -1. */
 static int auth_read_file(const char *path, char **out, size_t *len)
@@ -228,8 +227,10 @@ bool auth_may(const struct auth_id *id, enum auth_action act, const char *channe
 	return false;
 }
 
-int auth_may_all(const struct auth_id *id, enum auth_action act, const char *names, size_t len,
-                 const char **bad, size_t *bad_len)
+/* auth_may for each of the comma-separated names: 0, or
+ * CRIER_EAUTH_FORBIDDEN with the first channel refused in *bad. */
+static int auth_may_all(const struct auth_id *id, enum auth_action act, const char *names,
+                        size_t len, const char **bad, size_t *bad_len)
 {
 	size_t i = 0;
 	while (i <= len) {
@@ -258,7 +259,9 @@ void auth_id_free(struct auth_id *id)
 	auth_id_clear(id);
 }
 
-const char *auth_challenge(int code, char *out, size_t cap)
+/* The response headers for a refusal with code: a WWW-Authenticate
+ * challenge (RFC 6750 §3) for a 401, nothing otherwise. Returns out. */
+static const char *auth_challenge(int code, char *out, size_t cap)
 {
 	out[0] = '\0';
 	if (err_http_status(code) != 401)
@@ -278,28 +281,19 @@ int auth_arm_expiry(struct deadline_heap *heap, struct deadline *d, uint64_t now
 {
 	if (exp_s <= 0)
 		return 0;
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t left_ms = exp_s * 1000 - ((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	int64_t left_ms = exp_s * 1000 - clock_wall_ms();
 	uint64_t at = now_ms + (left_ms > 0 ? (uint64_t)left_ms : 0);
 	return deadline_arm(heap, d, at, fire);
 }
 
-/*
- * Judges ctx's credentials for act on the comma-separated names. True with
- * *id filled (the caller frees it) when allowed; otherwise answers 401
- * (with a WWW-Authenticate challenge) or 403, counts and logs the refusal,
- * and returns false.
- */
 bool auth_http(struct http_ctx *ctx, enum auth_action act, const char *names, size_t len,
                struct auth_id *id)
 {
 	const struct auth *a = ctx->hc->app->auth;
+	*id = (struct auth_id){0};
 	int rc = a ? auth_request(a, ctx->req, clock_wall_s(), id) : 0;
 	const char *bad = NULL;
 	size_t bad_len = 0;
-	if (!a)
-		*id = (struct auth_id){0};
 	if (rc == 0 && names)
 		rc = auth_may_all(id, act, names, len, &bad, &bad_len);
 	if (rc == 0)

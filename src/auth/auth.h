@@ -92,11 +92,6 @@ int auth_token(const struct auth *a, const char *token, size_t len, int64_t now_
 /* True when id may do act on channel[0..len). */
 bool auth_may(const struct auth_id *id, enum auth_action act, const char *channel, size_t len);
 
-/* The same for a comma-separated list ("a,b"): 0, or CRIER_EAUTH_FORBIDDEN
- * with *bad / *bad_len set to the first channel refused. */
-int auth_may_all(const struct auth_id *id, enum auth_action act, const char *names, size_t len,
-                 const char **bad, size_t *bad_len);
-
 /* The token's exp (wall-clock seconds), 0 when it has none. */
 int64_t auth_expiry(const struct auth_id *id);
 
@@ -112,13 +107,6 @@ void auth_id_free(struct auth_id *id);
  */
 bool auth_http(struct http_ctx *ctx, enum auth_action act, const char *names, size_t len,
                struct auth_id *id);
-
-/*
- * The response headers for a refusal with code (401: a WWW-Authenticate
- * challenge per RFC 6750 §3; anything else: none) into out[0..cap),
- * NUL-terminated. Returns out.
- */
-const char *auth_challenge(int code, char *out, size_t cap);
 
 /*
  * Arms d on heap (a worker's deadlines, loop time now_ms) to fire when a

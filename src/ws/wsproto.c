@@ -252,6 +252,17 @@ static void wsp_expired(struct deadline *d)
 	ws_close(pc->wc, 4001, "token expired");
 }
 
+/* A refresh must not turn a connection into someone else: same kind of
+ * identity and, when the first token named a subject, the same one. */
+static bool wsp_same_subject(const struct auth_id *old, const struct auth_id *new_id)
+{
+	if (old->kind != new_id->kind)
+		return false;
+	if (old->kind != AUTH_ID_TOKEN || !old->claims.sub)
+		return true;
+	return new_id->claims.sub && strcmp(old->claims.sub, new_id->claims.sub) == 0;
+}
+
 /* {"op":"refresh","token":T}: a fresh token for the same subject replaces
  * the connection's (its grants apply to later requests) and moves the
  * expiry; the subscriptions carry on untouched. */
@@ -264,18 +275,15 @@ static void wsp_refresh(struct wsp_conn *pc, struct worker *w, const struct wspr
 	}
 	struct auth_id id;
 	int rc = auth_token(a, r->token, r->token_len, clock_wall_s(), &id);
-	const char *old_sub = pc->id.kind == AUTH_ID_TOKEN ? pc->id.claims.sub : NULL;
-	const char *new_sub = id.kind == AUTH_ID_TOKEN ? id.claims.sub : NULL;
-	if (rc == 0 &&
-	    (id.kind != pc->id.kind || (old_sub && (!new_sub || strcmp(old_sub, new_sub))))) {
-		auth_id_free(&id);
-		wsp_send_error(pc, r->ref, WSPROTO_E_UNAUTHORIZED,
-		               "the refresh token is for another subject");
-		return;
-	}
 	if (rc) {
 		metrics_parse_error(&w->m, rc);
 		wsp_send_error(pc, r->ref, WSPROTO_E_UNAUTHORIZED, err_message(rc));
+		return;
+	}
+	if (!wsp_same_subject(&pc->id, &id)) {
+		auth_id_free(&id);
+		wsp_send_error(pc, r->ref, WSPROTO_E_UNAUTHORIZED,
+		               "the refresh token is for another subject");
 		return;
 	}
 	auth_id_free(&pc->id);
