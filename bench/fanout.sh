@@ -85,36 +85,19 @@ start_server() { # NAME WORKERS CPUSET
 # With PROFILE=1: perf stat on the server's threads once subscribers are in
 # (started after a fixed delay; stopped when crier bench exits).
 start_profile() { # PID DELAY_S
-	PERF_PID=''
-	[ "$PROFILE" = 1 ] || return 0
-	command -v perf >/dev/null || bench_die "PROFILE=1 needs perf (apt-get install linux-perf)"
-	local pids
-	pids=$( (ps -o pid= --ppid "$1" || true) | tr -d ' ' | tr '\n' ',')
-	rm -f "$TMP/perf.csv"
-	(sleep "$2" && exec perf stat -x, -o "$TMP/perf.csv" \
-		-e raw_syscalls:sys_enter,context-switches,task-clock -p "${pids}$1") \
-		>/dev/null 2>&1 &
-	PERF_PID=$!
+	bench_perf_start "$1" "$2" 0
 }
 
 profile_json() { # DELIVERIES PUBLISHED
-	[ -n "$PERF_PID" ] || {
+	local counts
+	counts=$(bench_perf_counts stop)
+	[ -n "$counts" ] || {
 		echo '{}'
 		return 0
 	}
-	kill -INT "$PERF_PID" 2>/dev/null || true
-	wait "$PERF_PID" 2>/dev/null || true
-	PERF_PID=
-	[ -s "$TMP/perf.csv" ] || {
-		echo '{}'
-		return 0
-	}
-	awk -F, -v d="$1" -v m="$2" '
-		$3 == "raw_syscalls:sys_enter" { sc = $1 }
-		$3 == "context-switches" { cs = $1 }
-		END { if (d < 1) d = 1; if (m < 1) m = 1
-		      printf "{\"perf_syscalls\":%d,\"syscalls_per_delivery\":%.4f,\"syscalls_per_msg\":%.1f,\"ctx_switches_per_msg\":%.2f}\n", sc, sc / d, sc / m, cs / m }' \
-		"$TMP/perf.csv"
+	awk -v c="$counts" -v d="$1" -v m="$2" 'BEGIN { split(c, n, " "); sc = n[1]; cs = n[2]
+		if (d < 1) d = 1; if (m < 1) m = 1
+		printf "{\"perf_syscalls\":%d,\"syscalls_per_delivery\":%.4f,\"syscalls_per_msg\":%.1f,\"ctx_switches_per_msg\":%.2f}\n", sc, sc / d, sc / m, cs / m }'
 }
 
 run_one() { # SERVER CONFIG VARIANT TRANSPORT

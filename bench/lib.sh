@@ -61,6 +61,35 @@ bench_stop_server() {
 	SERVER_PID=
 }
 
+# PROFILE=1: perf stat (system calls, context switches, CPU time) on PID and
+# its children, in the background, from DELAY_S seconds on, for WINDOW_S
+# seconds (0: until bench_perf_counts stop). Writes $TMP/perf.csv.
+bench_perf_start() { # PID DELAY_S WINDOW_S
+	PERF_PID=''
+	[ "$PROFILE" = 1 ] || return 0
+	command -v perf >/dev/null || bench_die "PROFILE=1 needs perf (apt-get install linux-perf)"
+	local pids limit=()
+	pids=$( (ps -o pid= --ppid "$1" || true) | tr -d ' ' | tr '\n' ',')
+	[ "$3" = 0 ] || limit=(timeout -s INT "$3")
+	rm -f "$TMP/perf.csv"
+	(sleep "$2" && exec "${limit[@]}" perf stat -x, -o "$TMP/perf.csv" \
+		-e raw_syscalls:sys_enter,context-switches,task-clock -p "${pids}$1") \
+		>/dev/null 2>&1 &
+	PERF_PID=$!
+}
+
+# Ends the perf run above (wait: for its window; stop: interrupt it now) and
+# prints "SYSCALLS CONTEXT_SWITCHES"; prints nothing without one.
+bench_perf_counts() { # wait|stop
+	[ -n "${PERF_PID:-}" ] || return 0
+	[ "$1" != stop ] || kill -INT "$PERF_PID" 2>/dev/null || true
+	wait "$PERF_PID" 2>/dev/null || true
+	PERF_PID=
+	[ -s "$TMP/perf.csv" ] || return 0
+	awk -F, '$3 == "raw_syscalls:sys_enter" { sc = $1 } $3 == "context-switches" { cs = $1 }
+		END { print sc + 0, cs + 0 }' "$TMP/perf.csv"
+}
+
 # EXIT trap: stop perf and the server, remove $TMP, keep the exit status.
 bench_cleanup() {
 	local rc=$?

@@ -115,33 +115,24 @@ start_server() { # NAME WORKERS CPUSET
 # Busy ticks of the whole machine (user+nice+system+irq+softirq), USER_HZ.
 machine_busy_ticks() { bench_cpu_ticks cpu | cut -d' ' -f1; }
 
-# With PROFILE=1, perf stat on the server tree for the middle of the window.
+# With PROFILE=1: perf stat on the server for the middle of the measured
+# window (from 1 s in, ending 1 s before the end).
 start_profile() { # PID
-	PERF_PID='' PERF_WINDOW_S=0
-	[ "$PROFILE" = 1 ] || return 0
-	command -v perf >/dev/null || bench_die "PROFILE=1 needs perf (apt-get install linux-perf)"
-	local pids
-	pids=$( (ps -o pid= --ppid "$1" || true) | tr -d ' ' | tr '\n' ',')
 	PERF_WINDOW_S=$(awk -v t="$ECHO_DURATION" 'BEGIN { w = t - 2; print (w < 1 ? 1 : w) }')
-	(sleep 1 && exec timeout -s INT "$PERF_WINDOW_S" perf stat -x, -o "$TMP/perf.csv" \
-		-e raw_syscalls:sys_enter,context-switches,task-clock -p "${pids}$1") \
-		>/dev/null 2>&1 &
-	PERF_PID=$!
+	bench_perf_start "$1" 1 "$PERF_WINDOW_S"
 }
 
-profile_json() { # RPS
-	[ -n "$PERF_PID" ] || {
+# jq object of per-round-trip profile figures, or {} without PROFILE=1.
+profile_json() { # RATE
+	local counts
+	counts=$(bench_perf_counts wait)
+	[ -n "$counts" ] || {
 		echo '{}'
 		return 0
 	}
-	wait "$PERF_PID" 2>/dev/null || true
-	PERF_PID=
-	awk -F, -v rps="$1" -v w="$PERF_WINDOW_S" '
-		$3 == "raw_syscalls:sys_enter" { sc = $1 }
-		$3 == "context-switches" { cs = $1 }
-		END { r = rps * w; if (r < 1) r = 1
-		      printf "{\"syscalls_per_rt\":%.3f,\"ctx_switches_per_rt\":%.4f}\n", sc / r, cs / r }' \
-		"$TMP/perf.csv"
+	awk -v c="$counts" -v rate="$1" -v w="$PERF_WINDOW_S" 'BEGIN { split(c, n, " ")
+		r = rate * w; if (r < 1) r = 1
+		printf "{\"syscalls_per_rt\":%.3f,\"ctx_switches_per_rt\":%.4f}\n", n[1] / r, n[2] / r }'
 }
 
 run_echo() { # SERVER CONFIG ROUND
