@@ -9,6 +9,7 @@
 #include "cli/app.h"
 #include "cli/cli.h"
 #include "core/config.h"
+#include "core/err.h"
 #include "core/log.h"
 #include "http/http_builtin.h"
 #include "http/http_conn.h"
@@ -178,11 +179,14 @@ int cmd_serve(int argc, char **argv)
 	                             .ctx = &app};
 	app.srv = &srv;
 	char msg[256];
-	if (server_init(&srv, cfg, &hooks, msg, sizeof(msg)) != 0) {
+	int rc = server_init(&srv, cfg, &hooks, msg, sizeof(msg));
+	if (rc != 0) {
 		fprintf(stderr, "crier serve: %s\n", msg);
 		auth_free(app.auth);
 		server_free(&srv);
-		return 1;
+		return rc == CRIER_ETLS
+		               ? 2
+		               : 1; /* a certificate that cannot be used is a usage error */
 	}
 	struct hub_config hc = cmd_serve_hub_config(cfg);
 	app.hub = hub_new(&srv, &hc);

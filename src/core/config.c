@@ -390,6 +390,45 @@ static const struct opt opts[] = {
                         "CRIER_PUBLISH_KEY.",
         },
         {
+                .name = "tls-cert",
+                .group = "TLS",
+                .type = OPT_STRING,
+                .off = offsetof(struct config, tls_cert),
+                .metavar = "FILE",
+                .syntax = "a PEM certificate file (the leaf first, then any intermediates)",
+                .flags = OPT_LIVE,
+                .help = "Serve TLS with this certificate chain (needs --tls-key). Without "
+                        "--tls-listen every --listen address speaks TLS. Re-read on SIGHUP: "
+                        "new connections get the new certificate, open ones keep theirs, and "
+                        "a file that does not load keeps the old one.",
+        },
+        {
+                .name = "tls-key",
+                .group = "TLS",
+                .type = OPT_STRING,
+                .off = offsetof(struct config, tls_key),
+                .metavar = "FILE",
+                .syntax = "a PEM private key file matching --tls-cert",
+                .flags = OPT_LIVE,
+                .help = "Private key of --tls-cert (unencrypted PEM; keep it mode 0600). "
+                        "Re-read on SIGHUP with the certificate.",
+        },
+        {
+                .name = "tls-listen",
+                .group = "TLS",
+                .type = OPT_LIST,
+                .off = offsetof(struct config, tls_listen),
+                .metavar = "HOST:PORT",
+                .def = "",
+                .min = 0,
+                .syntax = "HOST:PORT or [IPv6]:PORT, port 0..65535",
+                .check = check_listen,
+                .help = "Addresses that speak TLS alongside the plain --listen ones (needs "
+                        "--tls-cert). Empty by default: then, with a certificate, every "
+                        "--listen address is TLS, so adding a certificate never leaves a "
+                        "plain port open by surprise.",
+        },
+        {
                 .name = "allowed-origins",
                 .group = "Security",
                 .type = OPT_LIST,
@@ -1474,6 +1513,25 @@ static uint64_t opt_number(const struct opt *o, const struct config *cfg)
 
 /* Relations between options, and list sizes. With a loader, the error
  * blames the option set by the higher source (the one the user chose). */
+/* TLS options come as a set: a certificate needs its key (and the other
+ * way round), and a TLS listener needs both. Whether the files load is the
+ * server's check (it reads them); this is only about what was asked. */
+static int check_tls(const struct config *cfg, struct config_error *err)
+{
+	bool cert = cfg->tls_cert && *cfg->tls_cert, key = cfg->tls_key && *cfg->tls_key;
+	if (cert && !key)
+		return fail(err, CRIER_EINVAL,
+		            "--tls-cert: needs --tls-key (the certificate's "
+		            "private key)");
+	if (key && !cert)
+		return fail(err, CRIER_EINVAL,
+		            "--tls-key: needs --tls-cert (the certificate it "
+		            "belongs to)");
+	if (cfg->tls_listen.len > 0 && !cert)
+		return fail(err, CRIER_EINVAL, "--tls-listen: needs --tls-cert and --tls-key");
+	return 0;
+}
+
 static int check_relations(const struct loader *L, const struct config *cfg,
                            struct config_error *err)
 {
@@ -1511,7 +1569,7 @@ static int check_relations(const struct loader *L, const struct config *cfg,
 		return fail(err, CRIER_ERANGE, "%s: '%s' is larger than %s (%s); %s", where, a,
 		            l->name, b, c->why);
 	}
-	return 0;
+	return check_tls(cfg, err);
 }
 
 /* workers = 0 means one per online core, capped at the table maximum. */

@@ -22,6 +22,7 @@
 	XX(RANGE, 400, "range", "value out of range")                                           \
 	XX(IO, 0, "io", "input/output error")                                                   \
 	XX(ADDRINUSE, 0, "addr_in_use", "address already in use")                               \
+	XX(TLS, 0, "tls", "TLS certificate or key not usable")                                  \
 	XX(CLOSED, 0, "closed", "connection closed")                                            \
 	XX(BADREQ, 400, "bad_request", "malformed request")                                     \
 	XX(METHOD, 501, "method", "method not implemented")                                     \

@@ -18,6 +18,7 @@
 #include "net/conn.h"
 
 #include "core/err.h"
+#include "net/conn_tls.h"
 #include "net/server.h"
 #include "net/worker.h"
 
@@ -53,6 +54,12 @@ static void conn_on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b)
 		return;
 	}
 	metric_add(&c->w->m.bytes_in, (uint64_t)nread);
+	if (c->tls) {
+		/* Before the ending test: an ending TLS connection still needs
+		 * its handshake (to deliver a 503) and the peer's close_notify. */
+		conn_tls_read(c, b->base, (size_t)nread);
+		return;
+	}
 	if (c->ending)
 		return; /* lingering: discard */
 	c->proto->on_read(c, b->base, (size_t)nread);
@@ -94,6 +101,12 @@ int conn_accept(struct conn *c, struct worker *w, uv_stream_t *listener,
 		c->closing = true;
 		uv_close((uv_handle_t *)&c->tcp, conn_on_close);
 		return rc;
+	}
+	SSL_CTX *tls_ctx = server_listener_tls(w, listener);
+	if (tls_ctx && conn_tls_attach(c, tls_ctx) != 0) {
+		c->closing = true;
+		uv_close((uv_handle_t *)&c->tcp, conn_on_close);
+		return CRIER_ENOMEM;
 	}
 	uv_tcp_nodelay(&c->tcp, 1); /* we coalesce ourselves; Nagle only adds latency */
 	metric_inc(&w->m.conn_accepted[c->transport]);
@@ -172,12 +185,9 @@ static unsigned conn_q_iov(struct conn *c, uv_buf_t *iov, uint64_t *bytes)
 	return n;
 }
 
-/* Drops n written bytes from the head of the queue. */
-static void conn_q_consume(struct conn *c, uint64_t n)
+void conn_q_pop(struct conn *c, uint64_t n)
 {
-	c->q_bytes -= n;
-	metric_add(&c->w->m.bytes_out, n);
-	while (n > 0) {
+	while (c->q_len > 0) {
 		struct outq_ent *e = &c->q[c->q_head];
 		size_t avail = e->b->len - e->off;
 		if (n < avail) {
@@ -204,6 +214,14 @@ static void conn_q_consume(struct conn *c, uint64_t n)
 	}
 }
 
+/* Drops n written bytes from the head of the queue. */
+static void conn_q_consume(struct conn *c, uint64_t n)
+{
+	c->q_bytes -= n;
+	metric_add(&c->w->m.bytes_out, n);
+	conn_q_pop(c, n);
+}
+
 static void conn_on_shutdown(uv_shutdown_t *req, int status)
 {
 	struct conn *c = req->data;
@@ -217,8 +235,9 @@ static void conn_on_shutdown(uv_shutdown_t *req, int status)
 	conn_set_timeout(c, CONN_T_LINGER, CONN_LINGER_MS);
 }
 
-/* Everything queued is written: an ending connection sends its FIN. */
-static void conn_drained(struct conn *c)
+/* Everything queued is written: an ending connection sends its FIN (after
+ * TLS's close_notify). */
+void conn_drained(struct conn *c)
 {
 	if (!c->ending && !c->closing && c->proto->on_drain) {
 		c->proto->on_drain(c);
@@ -227,6 +246,8 @@ static void conn_drained(struct conn *c)
 	}
 	if (!c->ending || c->fin_sent || c->closing)
 		return;
+	if (c->tls && conn_tls_notify(c))
+		return; /* the flush that writes it comes back here */
 	c->fin_sent = true;
 	uv_shutdown_t *req = malloc(sizeof(*req));
 	if (!req || uv_shutdown(req, (uv_stream_t *)&c->tcp, conn_on_shutdown) != 0) {
@@ -256,6 +277,10 @@ static void conn_on_write(uv_write_t *req, int status)
 
 void conn_flush(struct conn *c)
 {
+	if (c->tls) {
+		conn_tls_flush(c);
+		return;
+	}
 	while (c->q_len > 0 && !c->wreq && !c->closing) {
 		uv_buf_t iov[CONN_IOV_MAX];
 		uint64_t bytes;
@@ -330,7 +355,7 @@ void conn_end(struct conn *c)
 		return;
 	c->ending = true;
 	conn_set_timeout(c, CONN_T_LINGER, CONN_LINGER_MS);
-	if (c->q_len == 0 && !c->wreq)
+	if (c->q_len == 0 && !c->wreq && !(c->tls && conn_tls_pending(c)))
 		conn_drained(c);
 	else
 		worker_want_flush(c->w, c);
@@ -358,6 +383,8 @@ static void conn_on_close(uv_handle_t *h)
 	}
 	free(c->q);
 	buf_free(&c->in);
+	if (c->tls)
+		conn_tls_free(c);
 	if (c->counted)
 		atomic_fetch_sub_explicit(&w->srv->conns_open, 1, memory_order_relaxed);
 	if (c->in_gauge)

@@ -28,6 +28,7 @@
 
 struct worker;
 struct conn;
+struct conn_tls;
 
 /* Timeout classes. Every connection in a class has the same duration, so
  * each class is a FIFO list sorted by deadline and expiry is O(expired). */
@@ -80,6 +81,7 @@ struct conn {
 	uint64_t q_bytes;        /* unwritten bytes queued, the backpressure figure */
 	uint64_t inflight_bytes; /* bytes handed to a uv_write not yet completed */
 	uv_write_t *wreq;        /* allocated only while a uv_write is in flight */
+	struct conn_tls *tls;    /* TLS state (conn_tls.c), NULL on plain TCP */
 	uint8_t tclass;          /* enum conn_tclass */
 	uint8_t transport;       /* enum metrics_transport */
 	bool closing : 1;        /* uv_close called */
@@ -139,5 +141,13 @@ int conn_accept(struct conn *c, struct worker *w, uv_stream_t *listener,
 
 /* Called by the worker's check phase: writes what is queued. */
 void conn_flush(struct conn *c);
+
+/* For the TLS layer (conn_tls.c), which owns the write path of its
+ * connections. conn_q_pop drops n bytes from the head of the queue
+ * (whole buffers released, a partial one advanced, empty ones skipped)
+ * without touching q_bytes or the metrics; conn_drained is what a flush
+ * does when nothing is left to write (on_drain, or FIN when ending). */
+void conn_q_pop(struct conn *c, uint64_t n);
+void conn_drained(struct conn *c);
 
 #endif

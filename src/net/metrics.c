@@ -26,6 +26,8 @@ static const char *const metrics_transport_names[METRICS_T_COUNT] = {"http", "ws
 /* Close codes with their own series (RFC 6455 §7.4.1, plus crier's 4001). */
 static const int metrics_ws_codes[METRICS_WS_CLOSE_SLOTS - 1] = {1000, 1001, 1002, 1003, 1005, 1006,
                                                                  1007, 1008, 1009, 1011, 4001};
+static const char *const metrics_tls_fail_names[METRICS_TLS_F_COUNT] = {
+        "plaintext", "version", "cipher", "alpn", "peer_alert", "incomplete", "other"};
 static const char *const metrics_timeout_names[METRICS_TO_COUNT] = {"header", "body", "idle"};
 
 int metrics_ws_close_slot(int code)
@@ -43,6 +45,11 @@ static bool metrics_is_request_error(int code)
 	bool client_side = (st >= 400 && st < 500) || st == 501 || st == 505;
 	return client_side && code < CRIER_EWS_UPGRADE && code != CRIER_ETIMEOUT &&
 	       code != CRIER_EINVAL && code != CRIER_ERANGE && code != CRIER_EBADREQ;
+}
+
+const char *metrics_tls_fail_name(int slot)
+{
+	return slot >= 0 && slot < METRICS_TLS_F_COUNT ? metrics_tls_fail_names[slot] : "other";
 }
 
 int metrics_status_slot(int status)
@@ -256,6 +263,25 @@ static int metrics_ws(struct buf *out, const struct server *srv)
 	return rc;
 }
 
+static int metrics_tls(struct buf *out, const struct server *srv)
+{
+	int rc = metrics_family(out, "crier_tls_handshakes_total", "counter",
+	                        "TLS handshakes completed (resumed ones included).");
+	EMIT(buf_printf(out, "crier_tls_handshakes_total %" PRIu64 "\n",
+	                METRICS_SUM(srv, tls_handshakes)));
+	EMIT(metrics_family(out, "crier_tls_resumed_total", "counter",
+	                    "TLS handshakes that resumed a session (ticket or cache)."));
+	EMIT(buf_printf(out, "crier_tls_resumed_total %" PRIu64 "\n",
+	                METRICS_SUM(srv, tls_resumed)));
+	EMIT(metrics_family(out, "crier_tls_handshake_failures_total", "counter",
+	                    "TLS handshakes that failed, by reason class."));
+	for (int r = 0; r < METRICS_TLS_F_COUNT && !rc; r++)
+		rc = buf_printf(out,
+		                "crier_tls_handshake_failures_total{reason=\"%s\"} %" PRIu64 "\n",
+		                metrics_tls_fail_names[r], METRICS_SUM(srv, tls_failures[r]));
+	return rc;
+}
+
 static int metrics_lag(struct buf *out, const struct server *srv)
 {
 	int rc = metrics_family(out, "crier_loop_lag_seconds", "histogram",
@@ -302,6 +328,7 @@ int metrics_render(struct buf *out, const struct server *srv, const char *const 
 	EMIT(metrics_requests(out, srv, route_names, n_routes));
 	EMIT(metrics_io(out, srv));
 	EMIT(metrics_ws(out, srv));
+	EMIT(metrics_tls(out, srv));
 	EMIT(metrics_lag(out, srv));
 	return rc;
 }

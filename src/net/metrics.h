@@ -22,6 +22,18 @@
 /* What a connection is currently speaking: the `transport` label. */
 enum metrics_transport { METRICS_T_HTTP = 0, METRICS_T_WS, METRICS_T_SSE, METRICS_T_COUNT };
 
+/* Why a TLS handshake failed: the `reason` label (see conn_tls.c). */
+enum metrics_tls_fail {
+	METRICS_TLS_F_PLAINTEXT = 0, /* plain HTTP sent to a TLS port */
+	METRICS_TLS_F_VERSION,       /* below TLS 1.2, or not TLS at all */
+	METRICS_TLS_F_CIPHER,        /* no cipher or group in common */
+	METRICS_TLS_F_ALPN,          /* ALPN offered without http/1.1 */
+	METRICS_TLS_F_PEER_ALERT,    /* the client aborted (e.g. untrusted certificate) */
+	METRICS_TLS_F_INCOMPLETE,    /* closed or timed out mid-handshake */
+	METRICS_TLS_F_OTHER,
+	METRICS_TLS_F_COUNT
+};
+
 enum metrics_timeout { METRICS_TO_HEADER = 0, METRICS_TO_BODY, METRICS_TO_IDLE, METRICS_TO_COUNT };
 
 #define METRICS_MAX_ROUTES     32 /* router table size limit; the last slot is "unmatched" */
@@ -46,9 +58,12 @@ struct metrics {
 	metric_t ws_msgs_in, ws_msgs_out;               /* whole messages */
 	metric_t ws_close_sent[METRICS_WS_CLOSE_SLOTS]; /* close frames we sent, by code */
 	metric_t ws_close_recv[METRICS_WS_CLOSE_SLOTS]; /* close frames peers sent, by code */
-	metric_t ws_slow_closes;                   /* closed for exceeding the outbound budget */
-	metric_t ws_idle_closes;                   /* closed after --ws-idle-timeout of silence */
-	metric_t lag_buckets[METRICS_LAG_BUCKETS]; /* non-cumulative; rendered cumulative */
+	metric_t ws_slow_closes;                    /* closed for exceeding the outbound budget */
+	metric_t ws_idle_closes;                    /* closed after --ws-idle-timeout of silence */
+	metric_t tls_handshakes;                    /* TLS handshakes completed */
+	metric_t tls_resumed;                       /* of which resumed a session */
+	metric_t tls_failures[METRICS_TLS_F_COUNT]; /* handshakes that failed, by reason */
+	metric_t lag_buckets[METRICS_LAG_BUCKETS];  /* non-cumulative; rendered cumulative */
 	metric_t lag_count;
 	metric_t lag_sum_us;
 };
@@ -80,6 +95,9 @@ int metrics_ws_close_slot(int code);
 
 /* Records one event-loop lag sample. */
 void metrics_observe_lag(struct metrics *m, uint64_t lag_us);
+
+/* The `reason` label of an enum metrics_tls_fail slot. */
+const char *metrics_tls_fail_name(int slot);
 
 /* Counts a parse error by its CRIER_E* code. */
 void metrics_parse_error(struct metrics *m, int code);

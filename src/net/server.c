@@ -17,6 +17,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "net/conn_tls.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -37,6 +38,7 @@ struct server_cfg *server_cfg_ref(struct server_cfg *sc)
 void server_cfg_unref(struct server_cfg *sc)
 {
 	if (sc && atomic_fetch_sub(&sc->refs, 1u) == 1u) {
+		SSL_CTX_free(sc->tls_ctx);
 		config_free(sc->cfg);
 		free(sc);
 	}
@@ -49,6 +51,7 @@ static struct server_cfg *server_cfg_new(struct config *cfg)
 		return NULL;
 	atomic_init(&sc->refs, 1u);
 	sc->cfg = cfg;
+	sc->tls_ctx = NULL;
 	return sc;
 }
 
@@ -129,13 +132,23 @@ static void server_format_addr(const struct sockaddr_storage *ss, char *out, siz
 	}
 }
 
+/* Address i: the --listen ones first, then the --tls-listen ones. */
+static const char *server_addr_spec(const struct server *srv, uint32_t i, const char **flag)
+{
+	const struct config *cfg = srv->cfg->cfg;
+	*flag = i < cfg->listen.len ? "--listen" : "--tls-listen";
+	return i < cfg->listen.len ? cfg->listen.items[i]
+	                           : cfg->tls_listen.items[i - cfg->listen.len];
+}
+
 /* Opens address i for every worker: fds[w * n_listen + i]. */
 static int server_open_addr(struct server *srv, uint32_t i, char *err, size_t err_len)
 {
-	const char *spec = srv->cfg->cfg->listen.items[i];
+	const char *flag;
+	const char *spec = server_addr_spec(srv, i, &flag);
 	struct sockaddr_storage ss;
 	if (server_parse_addr(spec, &ss) != 0) {
-		snprintf(err, err_len, "--listen: '%s' is not HOST:PORT", spec);
+		snprintf(err, err_len, "%s: '%s' is not HOST:PORT", flag, spec);
 		return CRIER_EINVAL;
 	}
 	if (*server_port_of(&ss) != 0) {
@@ -162,6 +175,54 @@ static int server_open_addr(struct server *srv, uint32_t i, char *err, size_t er
 	return 0;
 }
 
+/* Decides which addresses speak TLS and loads the certificate. With a
+ * certificate and no --tls-listen every --listen address is TLS (adding a
+ * certificate never leaves a plain port open by surprise); with
+ * --tls-listen those are TLS and --listen stays plain. */
+static int server_tls_init(struct server *srv, char *err, size_t err_len)
+{
+	const struct config *cfg = srv->cfg->cfg;
+	if (!cfg->tls_cert || !*cfg->tls_cert)
+		return 0;
+	srv->cfg->tls_ctx = conn_tls_ctx_new(cfg->tls_cert, cfg->tls_key, NULL, err, err_len);
+	if (!srv->cfg->tls_ctx)
+		return CRIER_ETLS;
+	srv->listen_tls = calloc(srv->n_listen, sizeof(*srv->listen_tls));
+	if (!srv->listen_tls) {
+		snprintf(err, err_len, "out of memory");
+		return CRIER_ENOMEM;
+	}
+	for (uint32_t i = 0; i < srv->n_listen; i++)
+		srv->listen_tls[i] = cfg->tls_listen.len == 0 || i >= cfg->listen.len;
+	return 0;
+}
+
+/* SIGHUP with TLS: a new SSL_CTX from the (possibly new) files, or the
+ * old one when they do not load, so a bad deploy never takes TLS down. */
+static void server_tls_reload(struct server *srv, struct server_cfg *sc)
+{
+	SSL_CTX *old = srv->cfg->tls_ctx;
+	if (!old)
+		return; /* no TLS listener: a certificate needs a restart to matter */
+	const struct config *cfg = sc->cfg;
+	char err[512];
+	if (cfg->tls_cert && *cfg->tls_cert) {
+		sc->tls_ctx = conn_tls_ctx_new(cfg->tls_cert, cfg->tls_key, old, err, sizeof(err));
+		if (sc->tls_ctx) {
+			log_info("tls certificate loaded", "cert=\"%s\"", cfg->tls_cert);
+			return;
+		}
+	} else {
+		snprintf(err, sizeof(err), "--tls-cert was removed; TLS listeners need a restart");
+	}
+	struct logline l;
+	log_begin(&l, LOG_ERROR, "tls reload failed, keeping the current certificate");
+	log_str(&l, "err", err, strlen(err));
+	log_end(&l);
+	SSL_CTX_up_ref(old);
+	sc->tls_ctx = old;
+}
+
 int server_init(struct server *srv, struct config *cfg, const struct server_hooks *hooks, char *err,
                 size_t err_len)
 {
@@ -169,7 +230,7 @@ int server_init(struct server *srv, struct config *cfg, const struct server_hook
 	srv->hooks = *hooks;
 	srv->cfg = server_cfg_new(cfg);
 	srv->n_workers = cfg->workers;
-	srv->n_listen = (uint32_t)cfg->listen.len;
+	srv->n_listen = (uint32_t)(cfg->listen.len + cfg->tls_listen.len);
 	srv->start_wall_s = (int64_t)time(NULL);
 	atomic_init(&srv->conns_open, 0u);
 	srv->listen_fds = malloc(sizeof(int) * srv->n_workers * srv->n_listen);
@@ -181,14 +242,17 @@ int server_init(struct server *srv, struct config *cfg, const struct server_hook
 	}
 	for (uint32_t i = 0; i < srv->n_workers * srv->n_listen; i++)
 		srv->listen_fds[i] = -1;
+	int rc = server_tls_init(srv, err, err_len);
+	if (rc)
+		return rc;
 	for (uint32_t i = 0; i < srv->n_listen; i++) {
-		int rc = server_open_addr(srv, i, err, err_len);
+		rc = server_open_addr(srv, i, err, err_len);
 		if (rc)
 			return rc;
 	}
 	for (uint32_t w = 0; w < srv->n_workers; w++) {
-		int rc = worker_init(&srv->workers[w], srv, w, &srv->listen_fds[w * srv->n_listen],
-		                     srv->n_listen);
+		rc = worker_init(&srv->workers[w], srv, w, &srv->listen_fds[w * srv->n_listen],
+		                 srv->n_listen);
 		if (rc) {
 			snprintf(err, err_len, "worker %u: %s", w, err_message(rc));
 			return rc;
@@ -256,6 +320,7 @@ static void server_reload(struct server *srv)
 		return;
 	}
 	log_set_level(cfg->log_level);
+	server_tls_reload(srv, sc);
 	for (uint32_t i = 0; i < srv->n_workers; i++) {
 		struct worker *w = &srv->workers[i];
 		server_cfg_unref(atomic_exchange(&w->pending_cfg, server_cfg_ref(sc)));
@@ -301,7 +366,8 @@ int server_run(struct server *srv)
 	uv_signal_start(&srv->sig_hup, server_on_signal, SIGHUP);
 
 	for (uint32_t i = 0; i < srv->n_listen; i++)
-		log_info("listening", "addr=%s workers=%u", srv->listen_addrs[i], srv->n_workers);
+		log_info("listening", "addr=%s workers=%u tls=%s", srv->listen_addrs[i],
+		         srv->n_workers, srv->listen_tls && srv->listen_tls[i] ? "on" : "off");
 	for (uint32_t i = 0; i < srv->n_workers; i++) {
 		if (worker_start(&srv->workers[i]) != 0) {
 			log_error("cannot start worker thread", "worker=%u", i);
@@ -328,6 +394,7 @@ void server_free(struct server *srv)
 		}
 	}
 	free(srv->listen_fds);
+	free(srv->listen_tls);
 	free(srv->listen_addrs);
 	free(srv->workers);
 	server_cfg_unref(srv->cfg);

@@ -17,6 +17,7 @@
 #include "core/config.h"
 #include "net/worker.h"
 
+#include <openssl/ssl.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <uv.h>
@@ -26,6 +27,7 @@
 struct server_cfg {
 	atomic_uint refs;
 	struct config *cfg;
+	SSL_CTX *tls_ctx; /* one reference; NULL when no listener speaks TLS */
 };
 
 struct server_cfg *server_cfg_ref(struct server_cfg *sc);
@@ -49,8 +51,9 @@ struct server {
 	struct server_hooks hooks;
 	struct worker *workers;
 	uint32_t n_workers;
-	int *listen_fds; /* n_workers * n_listen, owned until workers adopt them */
-	uint32_t n_listen;
+	int *listen_fds;          /* n_workers * n_listen, owned until workers adopt them */
+	uint32_t n_listen;        /* --listen addresses, then --tls-listen ones */
+	bool *listen_tls;         /* n_listen: address i speaks TLS; NULL when none does */
 	char (*listen_addrs)[64]; /* actual bound addresses, for logs and tests */
 	atomic_uint conns_open;   /* node-wide, for --max-connections */
 	int64_t start_wall_s;
@@ -73,6 +76,18 @@ int server_run(struct server *srv);
 
 /* Releases everything server_init acquired. */
 void server_free(struct server *srv);
+
+/* The TLS context for a connection accepted on listener (one of w's), or
+ * NULL for a plain listener. Worker thread: the context is the worker's
+ * current configuration's, so a reload never frees it under an accept. */
+static inline SSL_CTX *server_listener_tls(const struct worker *w, const uv_stream_t *listener)
+{
+	const bool *tls = w->srv->listen_tls;
+	if (!tls)
+		return NULL;
+	size_t i = (size_t)((const uv_tcp_t *)(const void *)listener - w->listeners);
+	return i < w->n_listeners && tls[i] ? w->cfg->tls_ctx : NULL;
+}
 
 /* The configuration in force on worker w. */
 static inline const struct config *worker_cfg(const struct worker *w)
