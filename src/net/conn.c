@@ -355,6 +355,10 @@ void conn_end(struct conn *c)
 		return;
 	c->ending = true;
 	conn_set_timeout(c, CONN_T_LINGER, CONN_LINGER_MS);
+	/* TLS must read to finish a handshake (a 503 queued at accept waits
+	 * for it) and to see the peer's close_notify. */
+	if (c->tls)
+		conn_start(c);
 	if (c->q_len == 0 && !c->wreq && !(c->tls && conn_tls_pending(c)))
 		conn_drained(c);
 	else

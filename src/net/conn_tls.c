@@ -34,6 +34,7 @@
 
 #include <assert.h>
 #include <openssl/err.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,8 +175,14 @@ SSL_CTX *conn_tls_ctx_new(const char *cert_file, const char *key_file, SSL_CTX *
 		goto err;
 	}
 	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+		bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
 		conn_tls_err_text(why, sizeof(why));
-		snprintf(err, err_len, "--tls-key: cannot load '%s': %s", key_file, why);
+		if (mismatch)
+			snprintf(err, err_len,
+			         "--tls-key: '%s' does not match the certificate in '%s'", key_file,
+			         cert_file);
+		else
+			snprintf(err, err_len, "--tls-key: cannot load '%s': %s", key_file, why);
 		goto err;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
