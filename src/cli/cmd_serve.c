@@ -110,12 +110,15 @@ static int cmd_serve_prepare(struct config *cfg)
 	}
 	if (cmd_serve_check_nofile(cfg) != 0)
 		return -1;
-	for (size_t i = 0; i < cfg->listen.len; i++)
-		if (!cmd_serve_is_loopback(cfg->listen.items[i]) && cfg->auth_mode == AUTH_OFF)
+	for (size_t i = 0; i < cfg->listen.len + cfg->tls_listen.len; i++) {
+		const char *addr = i < cfg->listen.len ? cfg->listen.items[i]
+		                                       : cfg->tls_listen.items[i - cfg->listen.len];
+		if (!cmd_serve_is_loopback(addr) && cfg->auth_mode == AUTH_OFF)
 			log_warn("LISTENING ON A NON-LOOPBACK ADDRESS WITHOUT AUTHENTICATION: "
 			         "anyone who "
 			         "can reach it may subscribe and publish (see --auth)",
-			         "addr=%s", cfg->listen.items[i]);
+			         "addr=%s", addr);
+	}
 	if (cfg->auth_mode == AUTH_OFF &&
 	    ((cfg->jwt_key && *cfg->jwt_key) || (cfg->jwt_public_key && *cfg->jwt_public_key) ||
 	     (cfg->publish_key && *cfg->publish_key)))
