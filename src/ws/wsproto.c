@@ -146,6 +146,8 @@ static bool wsp_granted(struct wsp_conn *pc, const struct wsproto_req *r, enum a
 		snprintf(why, sizeof(why), "the token does not grant %s on '%.*s'",
 		         act == AUTH_SUBSCRIBE ? "subscribe" : "publish", (int)r->channel_lens[i],
 		         r->channels[i]);
+		metrics_parse_error(&((struct http_conn *)pc->wc)->base.w->m,
+		                    CRIER_EAUTH_FORBIDDEN);
 		wsp_send_error(pc, r->ref, WSPROTO_E_FORBIDDEN, why);
 		return false;
 	}
@@ -284,6 +286,7 @@ static void wsp_expired(struct deadline *d)
 {
 	struct wsp_conn *pc = container_of(d, struct wsp_conn, exp);
 	log_info("websocket closed: token expired", "proto=crier.v1 code=4001");
+	metrics_parse_error(&((struct http_conn *)pc->wc)->base.w->m, CRIER_EAUTH_EXPIRED_LIVE);
 	ws_close(pc->wc, 4001, "token expired");
 }
 
@@ -317,6 +320,7 @@ static void wsp_refresh(struct wsp_conn *pc, struct worker *w, const struct wspr
 	}
 	if (!wsp_same_subject(&pc->id, &id)) {
 		auth_id_free(&id);
+		metrics_parse_error(&w->m, CRIER_EAUTH_FORBIDDEN);
 		wsp_send_error(pc, r->ref, WSPROTO_E_UNAUTHORIZED,
 		               "the refresh token is for another subject");
 		return;
