@@ -3,12 +3,14 @@
  *
  *   ceiling --listen 127.0.0.1:PORT
  *
- * It speaks just enough of crier's routes for bench/fanout to drive it:
- * `GET /sub/{ch}` answers the WebSocket handshake (with Upgrade, RFC 6455
- * §4.2.2) or the SSE one (200 text/event-stream and ":ok\n\n"), and
- * `POST /pub/{ch}` answers 200 and appends the body to the channel. Nothing
- * else: no ids to resume from, no history beyond the run, no auth, no
- * heartbeats, no backpressure policy, no masking checks, one thread.
+ * It speaks just enough of crier's routes for `crier bench fanout` (ws and
+ * sse subscribers, HTTP publishers) to drive it: `GET /sub/{ch}` answers
+ * the WebSocket handshake (with Upgrade, RFC 6455 §4.2.2) or the SSE one
+ * (200 text/event-stream and ":ok\n\n"), `POST /pub/{ch}` answers 200 and
+ * appends the body to the channel, and `GET /healthz` answers "ok" for the
+ * scripts' readiness check. Nothing else: no ids to resume from, no history
+ * beyond the run, no auth, no heartbeats, no backpressure policy, no
+ * masking checks, one thread.
  *
  * What it does is what an ideal hub's fan-out does and nothing more:
  *  - Encode once: a publish is framed once per wire format (a WebSocket text
@@ -25,7 +27,9 @@
  * the kernel's loopback and the load generator allow; a hub's figure as a
  * percentage of it says how much the hub's own work costs.
  *
- * Build: cc -O2 -std=c11 -Wall -Wextra -Werror -o ceiling ceiling.c
+ * bench/fanout.sh and bench/compare.sh build it into bench/results/ceiling
+ * (bench_build in bench/lib.sh). By hand:
+ *   cc -O2 -std=c11 -Wall -Wextra -Werror -o ceiling ceiling.c
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>

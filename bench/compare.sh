@@ -106,6 +106,7 @@ case_conns() { # CASE
 
 start_server() { # NAME CASE: 1 worker on CPU 0
 	MAX_CONNS=$(($(case_conns "$2") + 1000))
+	NGINX_WORKER_CONNS=$((2 * MAX_CONNS))
 	[ "$MAX_CONNS" -le "$FD_CAP" ] || MAX_CONNS=$FD_CAP
 	case $1 in
 	crier)

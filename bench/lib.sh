@@ -212,6 +212,10 @@ bench_nchan_config() {
 	NGINX_SERVER=$(cat "$ROOT/bench/peers/nchan/server.conf") || bench_die "bench/peers/nchan/server.conf is missing"
 }
 
+# NGINX_WORKER_CONNS (default MAX_CONNS) sets worker_connections, which
+# counts nginx's connection structures, not descriptors: nchan takes more
+# than one per subscriber, and with too few nginx "reuses" (closes) live
+# connections, publishers included.
 # Start nginx on $NGINX_PORT with everything under a fresh $TMP/nginx: a
 # config with GET /healthz plus the script's NGINX_MAIN (main context),
 # NGINX_EVENTS, NGINX_HTTP and NGINX_SERVER fragments; wait until it answers.
@@ -233,7 +237,7 @@ master_process on;
 pid $d/nginx.pid;
 error_log $d/logs/error.log warn;
 events {
-    worker_connections $MAX_CONNS;
+    worker_connections ${NGINX_WORKER_CONNS:-$MAX_CONNS};
     ${NGINX_EVENTS:-}
 }
 http {

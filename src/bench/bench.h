@@ -82,6 +82,10 @@ struct bench_opts {
 	const char *pub_path; /* printf pattern with one %s: the channel */
 	const char *sub_path;
 	const char *ws_path; /* the crier.v1 endpoint */
+	/* Where publishers connect: --pub-url, else --url (another node of a
+	 * cluster, so deliveries cross the engine). */
+	struct bench_url pub_url;
+	const char *pub_url_text; /* NULL: publish to --url */
 
 	/* echo, connect */
 	long conns;        /* C connections */

@@ -162,6 +162,8 @@ static void fanout_report(const struct bench_fanout *r, const struct fanout_resu
 	bench_report_str(&rep, "bench", "fanout");
 	bench_report_str(&rep, "transport", bench_transport_name(o->transport));
 	bench_report_str(&rep, "url", o->url_text);
+	if (o->pub_url_text)
+		bench_report_str(&rep, "pub_url", o->pub_url_text);
 	bench_report_int(&rep, "subs", o->subs);
 	bench_report_int(&rep, "channels", o->channels);
 	bench_report_int(&rep, "msgs", o->msgs);

@@ -84,7 +84,7 @@ static void pub_queue(struct bench_fanout *r, struct bench_fanout_pub *p)
 		        w,
 		        "POST %s HTTP/1.1\r\nHost: %s:%u\r\nContent-Type: text/plain\r\n"
 		        "Content-Length: %zu\r\n\r\n",
-		        path, o->url.host, (unsigned)o->url.port, size);
+		        path, o->pub_url.host, (unsigned)o->pub_url.port, size);
 	}
 	memcpy(w + h, r->body_tmpl, size);
 	char stamp[48];
@@ -282,8 +282,9 @@ static int pub_ws_upgrade(struct bench_fanout *r, int fd, int pi, uint64_t deadl
 {
 	const struct bench_opts *o = r->o;
 	char req[512], head[BENCH_HTTP_HEAD_MAX];
-	size_t n = bench_http_ws_upgrade(req, sizeof req, o->ws_path, o->url.host, o->url.port,
-	                                 r->keys.key[pi % BENCH_WS_KEYS], BENCH_WS_SUBPROTOCOL);
+	size_t n =
+	        bench_http_ws_upgrade(req, sizeof req, o->ws_path, o->pub_url.host, o->pub_url.port,
+	                              r->keys.key[pi % BENCH_WS_KEYS], BENCH_WS_SUBPROTOCOL);
 	if (n == 0 || send(fd, req, n, MSG_NOSIGNAL) != (ssize_t)n) {
 		fprintf(stderr, "crier bench: publisher %d: send: %s\n", pi, strerror(errno));
 		return -1;
@@ -320,7 +321,7 @@ int bench_fanout_pub_connect(struct bench_fanout *r, uint64_t deadline_ns)
 {
 	for (int i = 0; i < r->o->publishers; i++) {
 		struct bench_fanout_pub *p = &r->pubs[i];
-		int fd = bench_net_connect(&r->o->url.addr, 0);
+		int fd = bench_net_connect(&r->o->pub_url.addr, 0);
 		if (fd < 0) {
 			fprintf(stderr, "crier bench: publisher connect: %s\n", strerror(-fd));
 			return -1;

@@ -9,6 +9,7 @@
  */
 #include "cli/app.h"
 
+#include "auth/admit.h"
 #include "auth/auth.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -39,7 +40,9 @@ static void app_tail(const struct http_ctx *ctx, size_t prefix, const char **s, 
 	*len = ctx->req->path_len - prefix;
 }
 
-static bool app_names_valid(const char *s, size_t len)
+/* The number of channels in a valid comma-separated list, 0 when any
+ * name is invalid or there are more than HUB_SUB_CHANNELS_MAX. */
+static size_t app_names_count(const char *s, size_t len)
 {
 	size_t i = 0, n = 0;
 	while (i <= len) {
@@ -47,10 +50,10 @@ static bool app_names_valid(const char *s, size_t len)
 		while (j < len && s[j] != ',')
 			j++;
 		if (!hub_channel_name_valid(s + i, j - i) || ++n > HUB_SUB_CHANNELS_MAX)
-			return false;
+			return 0;
 		i = j + 1;
 	}
-	return true;
+	return n;
 }
 
 enum app_transport { APP_POLL = 0, APP_SSE, APP_WS };
@@ -86,15 +89,29 @@ static void app_sub(struct http_ctx *ctx)
 		sse_sub_preflight(ctx);
 		return;
 	}
-	if (!app_names_valid(names, names_len)) {
+	size_t n_names = app_names_count(names, names_len);
+	if (n_names == 0) {
 		app_text(ctx, 400, app_bad_channel);
+		return;
+	}
+	if (n_names > worker_cfg(ctx->w)->max_channels_per_conn) {
+		app_text(
+		        ctx, 400,
+		        "400 Bad Request: more channels than --max-channels-per-conn allows on one "
+		        "connection\n");
 		return;
 	}
 	struct auth_id id;
 	if (!auth_http(ctx, AUTH_SUBSCRIBE, names, names_len, &id))
 		return;
 	int64_t exp_s = auth_expiry(&id);
+	enum app_transport tr = app_transport(req);
+	/* A stream holds one of its token's connection slots; a long-poll is
+	 * a request, limited by the address's connection limits instead. */
+	bool go = tr == APP_POLL || admit_http_subject(ctx, &id);
 	auth_id_free(&id);
+	if (!go)
+		return;
 	const struct http_header *h = http_find_header(req, "Last-Event-ID");
 	if (h) {
 		since = h->value;
@@ -104,7 +121,7 @@ static void app_sub(struct http_ctx *ctx)
 	           !router_query_param(req->query, req->query_len, "since", &since, &since_len)) {
 		since = NULL;
 	}
-	switch (app_transport(req)) {
+	switch (tr) {
 	case APP_WS:
 		ws_sub_start(ctx, names, names_len, since, since_len, exp_s);
 		break;
@@ -145,7 +162,10 @@ static void app_pub(struct http_ctx *ctx)
 	struct auth_id id;
 	if (!auth_http(ctx, AUTH_PUBLISH, name, name_len, &id))
 		return;
+	bool go = admit_http_publish(ctx, &id);
 	auth_id_free(&id);
+	if (!go)
+		return;
 	if (app_event(ctx->req, &ev, &ev_len) != 0) {
 		app_text(ctx, 400,
 		         "400 Bad Request: event names are 1-64 bytes of A-Z a-z 0-9 _ . : @ -\n");
@@ -230,5 +250,8 @@ int app_add_hub_routes(struct http_app *app)
 
 int app_hub_metrics(struct http_app *app, struct buf *out)
 {
-	return hub_metrics(app->hub, out);
+	int rc = hub_metrics(app->hub, out);
+	if (rc == 0 && app->admit)
+		rc = admit_metrics(app->admit, out);
+	return rc;
 }

@@ -71,6 +71,7 @@ static const struct bench_opt bench_opts_table[] = {
         {"--pub-path", OPT_STR, MODE_FANOUT, OFF(pub_path), 0, 0},
         {"--sub-path", OPT_STR, MODE_FANOUT, OFF(sub_path), 0, 0},
         {"--ws-path", OPT_STR, MODE_FANOUT, OFF(ws_path), 0, 0},
+        {"--pub-url", OPT_STR, MODE_FANOUT, OFF(pub_url_text), 0, 0},
         {"--conns", OPT_LONG, MODE_ECHO | MODE_CONNECT, OFF(conns), 1, 10000000},
         {"--duration", OPT_SECONDS, MODE_ECHO, OFF(duration_s), 0.001, 86400},
         {"--warmup", OPT_SECONDS, MODE_ECHO, OFF(warmup_s), 0, 86400},
@@ -226,6 +227,13 @@ static int bench_check(struct bench_opts *o, int mode, const char *name)
 	if (bad)
 		return bench_usage_error(name, "--url %s: %s", o->url_text, bad);
 	if (mode == MODE_FANOUT) {
+		o->pub_url = o->url;
+		if (o->pub_url_text) {
+			bad = bench_net_url_parse(o->pub_url_text, &o->pub_url);
+			if (bad)
+				return bench_usage_error(name, "--pub-url %s: %s", o->pub_url_text,
+				                         bad);
+		}
 		if (o->transport == BENCH_HTTP)
 			return bench_usage_error(
 			        name, "--transport is sse, ws, wsproto or poll%s%s", "", "");

@@ -83,6 +83,8 @@ static const char *const cli_bench_usage[] = {
         "                     hubs that register subscriptions across threads\n"
         "  --pub-path P, --sub-path P  routes, %s is the channel [/pub/%s, /sub/%s]\n"
         "  --ws-path P        the crier.v1 endpoint [/ws]\n"
+        "  --pub-url URL      publish to this node instead of --url (another node of\n"
+        "                     a cluster: deliveries then cross the engine)\n"
         "  --timeout S        bound on the whole run [60s]\n"
         "  Figures: deliveries_per_s (first to last delivery), p50_us p90_us p99_us\n"
         "  p999_us max_us (publish to delivery), expected received lost duplicated\n"

@@ -5,9 +5,11 @@
  * open-file limit is checked against --max-connections, the HTTP
  * application is assembled from its routes, and the server runs it.
  */
+#include "auth/admit.h"
 #include "auth/auth.h"
 #include "cli/app.h"
 #include "cli/cli.h"
+#include "core/clock.h"
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -90,6 +92,19 @@ static void cmd_serve_reload(struct server *srv, const struct config *cfg)
 	struct http_app *app = srv->hooks.ctx;
 	struct hub_config hc = cmd_serve_hub_config(cfg);
 	hub_set_config(app->hub, &hc);
+	admit_reload(app->admit, cfg);
+}
+
+static void cmd_serve_conn_release(struct conn *c)
+{
+	struct http_app *app = c->w->srv->hooks.ctx;
+	admit_release(app->admit, c);
+}
+
+static void cmd_serve_tick(struct worker *w)
+{
+	struct http_app *app = w->srv->hooks.ctx;
+	admit_sweep(app->admit, clock_mono_ms());
 }
 
 static bool cmd_serve_is_loopback(const char *addr)
@@ -174,11 +189,19 @@ int cmd_serve(int argc, char **argv)
 		config_free(cfg);
 		return 2;
 	}
+	if (admit_new(cfg, &app.admit) != 0) {
+		fprintf(stderr, "crier serve: out of memory\n");
+		auth_free(app.auth);
+		config_free(cfg);
+		return 1;
+	}
 
 	struct server srv;
 	struct server_hooks hooks = {.accept = http_conn_accept,
 	                             .worker_exit = cmd_serve_worker_exit,
 	                             .reload = cmd_serve_reload,
+	                             .conn_release = cmd_serve_conn_release,
+	                             .tick = cmd_serve_tick,
 	                             .ctx = &app};
 	app.srv = &srv;
 	char msg[256];
@@ -186,6 +209,7 @@ int cmd_serve(int argc, char **argv)
 	if (rc != 0) {
 		fprintf(stderr, "crier serve: %s\n", msg);
 		auth_free(app.auth);
+		admit_free(app.admit);
 		server_free(&srv);
 		return rc == CRIER_ETLS
 		               ? 2
@@ -196,6 +220,7 @@ int cmd_serve(int argc, char **argv)
 	if (!app.hub) {
 		fprintf(stderr, "crier serve: out of memory\n");
 		auth_free(app.auth);
+		admit_free(app.admit);
 		server_free(&srv);
 		return 1;
 	}
@@ -204,6 +229,7 @@ int cmd_serve(int argc, char **argv)
 	int code = server_run(&srv);
 	hub_free(app.hub);
 	auth_free(app.auth);
+	admit_free(app.admit);
 	server_free(&srv);
 	return code;
 }

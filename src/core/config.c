@@ -171,6 +171,121 @@ static const struct opt opts[] = {
                         "a tuned host's file-descriptor limit; raise it together with ulimit -n.",
         },
         {
+                .name = "max-channels-per-conn",
+                .group = "Limits",
+                .type = OPT_UINT32,
+                .off = offsetof(struct config, max_channels_per_conn),
+                .metavar = "N",
+                .def = "128",
+                .min = 1,
+                .max = 65536,
+                .flags = OPT_LIVE,
+                .help = "Channels one connection may subscribe to: a /sub list longer than this "
+                        "gets 400, and a /ws subscribe past it an error. 128 covers a client "
+                        "following its own, its groups' and a few public channels, and keeps "
+                        "one connection from pinning thousands of channels.",
+        },
+        {
+                .name = "max-conns-per-ip",
+                .group = "Limits",
+                .type = OPT_UINT32,
+                .off = offsetof(struct config, max_conns_per_ip),
+                .metavar = "N",
+                .def = "0",
+                .min = 0,
+                .max = 1000000,
+                .flags = OPT_LIVE,
+                .help = "Open connections per client address (IPv4, or an IPv6 /64); more get "
+                        "503 before any upgrade. 0 (off) because behind a reverse proxy every "
+                        "client has the proxy's address; set it (say 100) when clients connect "
+                        "directly.",
+        },
+        {
+                .name = "conn-rate-per-ip",
+                .group = "Limits",
+                .type = OPT_UINT32,
+                .off = offsetof(struct config, conn_rate_per_ip),
+                .metavar = "N",
+                .def = "0",
+                .min = 0,
+                .max = 1000000,
+                .flags = OPT_LIVE,
+                .help = "New connections per second per client address (a token bucket); "
+                        "faster ones get 429 with Retry-After before any upgrade. 0 is off "
+                        "(see max-conns-per-ip); 20 is a generous direct-client value, since "
+                        "browsers reconnect with backoff.",
+        },
+        {
+                .name = "conn-burst-per-ip",
+                .group = "Limits",
+                .type = OPT_UINT32,
+                .off = offsetof(struct config, conn_burst_per_ip),
+                .metavar = "N",
+                .def = "0",
+                .min = 0,
+                .max = 1000000,
+                .flags = OPT_LIVE,
+                .help = "Connections an address may open at once before conn-rate-per-ip "
+                        "applies (the bucket's size); 0 means one second's worth.",
+        },
+        {
+                .name = "max-conns-per-token",
+                .group = "Limits",
+                .type = OPT_UINT32,
+                .off = offsetof(struct config, max_conns_per_token),
+                .metavar = "N",
+                .def = "0",
+                .min = 0,
+                .max = 1000000,
+                .flags = OPT_LIVE,
+                .help = "Open subscriptions (SSE streams and WebSockets) per token subject "
+                        "(the JWT's sub); more get 429. Bounds what one leaked token can hold. "
+                        "0 is off; a user with a few tabs and devices needs about 10.",
+        },
+        {
+                .name = "publish-rate",
+                .group = "Limits",
+                .type = OPT_UINT32,
+                .off = offsetof(struct config, publish_rate),
+                .metavar = "N",
+                .def = "0",
+                .min = 0,
+                .max = 10000000,
+                .flags = OPT_LIVE,
+                .help = "Publishes per second per token subject, or per client address for "
+                        "publishers without one (anonymous, --publish-key); more get 429 with "
+                        "Retry-After (on /ws an error naming the wait). 0 is off, since a "
+                        "backend publishing for everyone is one client.",
+        },
+        {
+                .name = "publish-burst",
+                .group = "Limits",
+                .type = OPT_UINT32,
+                .off = offsetof(struct config, publish_burst),
+                .metavar = "N",
+                .def = "0",
+                .min = 0,
+                .max = 10000000,
+                .flags = OPT_LIVE,
+                .help = "Publishes allowed at once before publish-rate applies (the bucket's "
+                        "size); 0 means one second's worth.",
+        },
+        {
+                .name = "limit-keys",
+                .group = "Limits",
+                .type = OPT_UINT32,
+                .off = offsetof(struct config, limit_keys),
+                .metavar = "N",
+                .def = "65536",
+                .min = 16,
+                .max = 16777216,
+                .flags = OPT_LIVE,
+                .help = "Addresses (and, separately, token subjects) the per-address and "
+                        "per-token limits track at once: a memory bound of about 6 MiB at the "
+                        "default. A new key while the table is full is refused (503 for a "
+                        "connection, 429 for a publish) until idle keys are reclaimed.",
+        },
+        {
                 .name = "max-header-bytes",
                 .group = "Limits",
                 .type = OPT_SIZE,

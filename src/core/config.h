@@ -64,17 +64,25 @@ struct config {
 	uint64_t poll_timeout_ms;           /* how long a long-poll is held without messages */
 	int auth_mode;                      /* enum auth_mode: 0 off, 1 optional, 2 required */
 	char *jwt_key;                      /* HMAC secret (HS*), or NULL */
-	char *jwt_public_key;          /* PEM file of an RSA/EC public key (RS*, ES*), or NULL */
-	char *jwt_alg;                 /* accepted algorithm, or NULL: from the key */
-	char *jwt_issuer;              /* required iss, or NULL */
-	char *jwt_audience;            /* required aud, or NULL */
-	uint64_t jwt_leeway_ms;        /* clock skew allowed on exp/nbf */
-	char *jwt_cookie;              /* cookie holding the token, or NULL */
-	bool allow_query_token;        /* accept ?token= */
-	char *publish_key;             /* bearer secret that may publish anywhere, or NULL */
-	char *tls_cert;                /* PEM certificate chain file, or NULL: no TLS */
-	char *tls_key;                 /* PEM private key file for tls_cert, or NULL */
-	struct config_list tls_listen; /* TLS-only addresses; empty: every --listen is TLS */
+	char *jwt_public_key;           /* PEM file of an RSA/EC public key (RS*, ES*), or NULL */
+	char *jwt_alg;                  /* accepted algorithm, or NULL: from the key */
+	char *jwt_issuer;               /* required iss, or NULL */
+	char *jwt_audience;             /* required aud, or NULL */
+	uint64_t jwt_leeway_ms;         /* clock skew allowed on exp/nbf */
+	char *jwt_cookie;               /* cookie holding the token, or NULL */
+	bool allow_query_token;         /* accept ?token= */
+	char *publish_key;              /* bearer secret that may publish anywhere, or NULL */
+	uint32_t max_conns_per_ip;      /* open connections per client address; 0 off */
+	uint32_t conn_rate_per_ip;      /* new connections per second per address; 0 off */
+	uint32_t conn_burst_per_ip;     /* bucket size of that rate; 0 = the rate */
+	uint32_t max_conns_per_token;   /* open subscriptions per token subject; 0 off */
+	uint32_t publish_rate;          /* publishes per second per token or address; 0 off */
+	uint32_t publish_burst;         /* bucket size of that rate; 0 = the rate */
+	uint32_t limit_keys;            /* addresses or subjects the limit tables track */
+	uint32_t max_channels_per_conn; /* channels one connection may subscribe to */
+	char *tls_cert;                 /* PEM certificate chain file, or NULL: no TLS */
+	char *tls_key;                  /* PEM private key file for tls_cert, or NULL */
+	struct config_list tls_listen;  /* TLS-only addresses; empty: every --listen is TLS */
 
 	/* Sources kept for config_reload: the command line and environment
 	 * as given at start-up (owned copies; env_ holds only the CRIER_*

@@ -89,7 +89,8 @@
 	XX(AUTH_FORBIDDEN, 403, "auth_forbidden", "channel not permitted by the token")         \
 	XX(AUTH_EXPIRED_LIVE, 4001, "auth_expired_live", "token expired")                       \
 	XX(RATE_LIMITED, 429, "rate_limited", "too many requests")                              \
-	XX(IP_LIMIT, 503, "ip_limit", "too many connections from this address")
+	XX(IP_LIMIT, 503, "ip_limit", "too many connections from this address")                 \
+	XX(TOKEN_LIMIT, 429, "token_limit", "too many connections for this token")
 
 enum crier_err {
 	CRIER_OK = 0,

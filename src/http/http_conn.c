@@ -20,6 +20,9 @@
  */
 #include "http/http_conn.h"
 
+#include "auth/admit.h"
+#include "auth/limit.h"
+#include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "net/worker.h"
@@ -487,6 +490,31 @@ static const struct conn_proto http_proto = {
         .on_free = http_conn_release,
 };
 
+/* The per-address limits, before any request is read: a refusal is
+ * answered at once (429 with Retry-After for the rate, 503 for the cap)
+ * and the connection ends. Returns 0 when admitted. */
+static int http_conn_admit(struct http_conn *hc, struct admit *a)
+{
+	uint64_t retry_ms = 0;
+	int rc = admit_conn(a, &hc->base, clock_mono_ms(), &retry_ms);
+	if (rc == 0)
+		return 0;
+	char hdr[48], body[160];
+	snprintf(hdr, sizeof(hdr), "Retry-After: %llu\r\n",
+	         (unsigned long long)(rc == CRIER_ERATE_LIMITED ? limit_retry_after_s(retry_ms)
+	                                                        : 1));
+	int n = snprintf(body, sizeof(body), "%d %s: %s\n", err_http_status(rc),
+	                 http_reason(err_http_status(rc)),
+	                 rc == CRIER_ERATE_LIMITED ? "too many new connections from this address"
+	                                           : err_message(rc));
+	admit_log("connect", rc, retry_ms);
+	http_queue_response(hc, err_http_status(rc), "text/plain; charset=utf-8", hdr, body,
+	                    (size_t)n, true, true);
+	http_count(hc, err_http_status(rc));
+	conn_end(&hc->base);
+	return rc;
+}
+
 struct conn *http_conn_accept(struct worker *w, uv_stream_t *listener, bool over_limit)
 {
 	struct http_app *app = w->srv->hooks.ctx;
@@ -509,6 +537,8 @@ struct conn *http_conn_accept(struct worker *w, uv_stream_t *listener, bool over
 		conn_end(&hc->base);
 		return &hc->base;
 	}
+	if (app->admit && http_conn_admit(hc, app->admit) != 0)
+		return &hc->base;
 	hc->in_request = true; /* a new connection owes us a request within the header timeout */
 	conn_set_timeout(&hc->base, CONN_T_HEADER, worker_cfg(w)->header_timeout_ms);
 	if (conn_start(&hc->base) != 0)

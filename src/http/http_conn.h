@@ -29,8 +29,9 @@ struct auth;
 
 struct http_app {
 	struct router router;
-	struct hub *hub;   /* the event bus (NULL in tests that need none) */
-	struct auth *auth; /* who may do what (auth/auth.h); NULL: everyone everything */
+	struct hub *hub;     /* the event bus (NULL in tests that need none) */
+	struct auth *auth;   /* who may do what (auth/auth.h); NULL: everyone everything */
+	struct admit *admit; /* abuse limits (auth/admit.h); NULL: none */
 	/* Appends more Prometheus families to /metrics (may be NULL). */
 	int (*metrics_extra)(struct http_app *app, struct buf *out);
 	size_t conn_size; /* bytes per connection: the largest protocol's struct (>= http_conn) */

@@ -393,6 +393,8 @@ static void conn_on_close(uv_handle_t *h)
 		atomic_fetch_sub_explicit(&w->srv->conns_open, 1, memory_order_relaxed);
 	if (c->in_gauge)
 		metric_dec(&w->m.conn_open[c->transport]);
+	if (c->lim && w->srv->hooks.conn_release)
+		w->srv->hooks.conn_release(c);
 	c->proto->on_free(c);
 	worker_conn_gone(w);
 }

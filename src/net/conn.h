@@ -80,6 +80,7 @@ struct conn {
 	uint32_t q_head, q_len, q_cap;
 	uint64_t q_bytes;        /* unwritten bytes queued, the backpressure figure */
 	uint64_t inflight_bytes; /* bytes handed to a uv_write not yet completed */
+	void *lim;               /* limit slots held (auth/admit.h); released on close */
 	uv_write_t *wreq;        /* allocated only while a uv_write is in flight */
 	struct conn_tls *tls;    /* TLS state (conn_tls.c), NULL on plain TCP */
 	uint8_t tclass;          /* enum conn_tclass */

@@ -171,6 +171,14 @@ static int metrics_requests(struct buf *out, const struct server *srv,
 			        out, "crier_http_parse_errors_total{reason=\"%s\"} %" PRIu64 "\n",
 			        err_label(code), v);
 	}
+	EMIT(metrics_family(out, "crier_auth_refused_total", "counter",
+	                    "Requests refused by authentication (401, 403; on /ws per request), "
+	                    "and live connections ended by token expiry (auth_expired_live), by "
+	                    "reason."));
+	for (int code = CRIER_EAUTH_MISSING; code <= CRIER_EAUTH_EXPIRED_LIVE && !rc; code++)
+		rc = buf_printf(out, "crier_auth_refused_total{reason=\"%s\"} %" PRIu64 "\n",
+		                err_label(code),
+		                METRICS_SUM(srv, parse_errors[code - CRIER_ERR_FIRST_]));
 	EMIT(metrics_family(out, "crier_http_timeouts_total", "counter",
 	                    "Connections closed by a timeout, by phase."));
 	for (int t = 0; t < METRICS_TO_COUNT && !rc; t++)

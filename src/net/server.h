@@ -43,6 +43,11 @@ struct server_hooks {
 	void (*worker_exit)(struct worker *w);
 	/* A reloaded configuration is in force (main thread). May be NULL. */
 	void (*reload)(struct server *srv, const struct config *cfg);
+	/* Gives back what an upper layer holds for c (c->lim, set): limit
+	 * slots. Runs in c's close callback on its worker. May be NULL. */
+	void (*conn_release)(struct conn *c);
+	/* Worker 0's periodic work, every tick (100 ms). May be NULL. */
+	void (*tick)(struct worker *w);
 	void *ctx; /* for the protocol layer (the HTTP application) */
 };
 

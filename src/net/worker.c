@@ -99,6 +99,8 @@ static void worker_on_tick(uv_timer_t *t)
 	worker_update_date(w);
 	worker_expire(w, w->now_ms);
 	deadline_run(&w->deadlines, w->now_ms);
+	if (w->id == 0 && w->srv->hooks.tick)
+		w->srv->hooks.tick(w);
 }
 
 static void worker_noop_idle(uv_idle_t *h)

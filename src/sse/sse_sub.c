@@ -177,6 +177,7 @@ static void sse_expired(struct deadline *d)
 	struct conn *c = container_of(d, struct sse_expiry, d)->c;
 	static const char ev[] = "event: crier.auth\ndata: {\"reason\":\"expired\"}\n\n";
 	log_info("sse stream ended: token expired", "reason=expired");
+	metrics_parse_error(&c->w->m, CRIER_EAUTH_EXPIRED_LIVE);
 	conn_send_copy(c, ev, sizeof(ev) - 1);
 	conn_end(c);
 }

@@ -142,6 +142,7 @@ static void ws_sub_expired(struct deadline *d)
 {
 	struct ws_sub *ws = container_of(d, struct ws_sub, exp);
 	log_info("websocket closed: token expired", "code=4001");
+	metrics_parse_error(&((struct conn *)ws->wc)->w->m, CRIER_EAUTH_EXPIRED_LIVE);
 	ws_close(ws->wc, 4001, "token expired");
 }
 

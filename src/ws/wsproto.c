@@ -12,6 +12,7 @@
  */
 #include "ws/wsproto.h"
 
+#include "auth/admit.h"
 #include "auth/auth.h"
 #include "core/clock.h"
 #include "core/err.h"
@@ -145,16 +146,35 @@ static bool wsp_granted(struct wsp_conn *pc, const struct wsproto_req *r, enum a
 		snprintf(why, sizeof(why), "the token does not grant %s on '%.*s'",
 		         act == AUTH_SUBSCRIBE ? "subscribe" : "publish", (int)r->channel_lens[i],
 		         r->channels[i]);
+		metrics_parse_error(&((struct http_conn *)pc->wc)->base.w->m,
+		                    CRIER_EAUTH_FORBIDDEN);
 		wsp_send_error(pc, r->ref, WSPROTO_E_FORBIDDEN, why);
 		return false;
 	}
 	return true;
 }
 
+/* Channels the connection is subscribed to now, across its subscriptions. */
+static size_t wsp_channels(const struct wsp_conn *pc)
+{
+	size_t n = 0;
+	for (const struct list *l = pc->subs.next; l != &pc->subs; l = l->next)
+		n += container_of(l, const struct wsp_sub, node)->sub.n_chans;
+	return n;
+}
+
 static void wsp_subscribe(struct wsp_conn *pc, struct worker *w, const struct wsproto_req *r)
 {
 	if (!wsp_granted(pc, r, AUTH_SUBSCRIBE))
 		return;
+	if (wsp_channels(pc) + r->n_channels > worker_cfg(w)->max_channels_per_conn) {
+		char why[128];
+		snprintf(why, sizeof(why),
+		         "more than %u channels on one connection (--max-channels-per-conn)",
+		         worker_cfg(w)->max_channels_per_conn);
+		wsp_send_error(pc, r->ref, WSPROTO_E_TOO_MANY_CHANNELS, why);
+		return;
+	}
 	struct buf names = {0};
 	for (size_t i = 0; i < r->n_channels; i++) {
 		if (wsp_find(pc, r->channels[i], r->channel_lens[i])) {
@@ -226,6 +246,23 @@ static void wsp_publish(struct wsp_conn *pc, const struct wsproto_req *r)
 {
 	if (!wsp_granted(pc, r, AUTH_PUBLISH))
 		return;
+	struct http_app *app = ((struct http_conn *)pc->wc)->app;
+	if (app->admit) {
+		size_t sl;
+		const char *subj = admit_subject_of(&pc->id, &sl);
+		uint64_t retry_ms = 0;
+		int rc = admit_publish(app->admit, &((struct http_conn *)pc->wc)->base, subj, sl,
+		                       clock_mono_ms(), &retry_ms);
+		if (rc) {
+			char why[128];
+			snprintf(why, sizeof(why),
+			         "publish rate limit (--publish-rate) reached; retry in %llu ms",
+			         (unsigned long long)retry_ms);
+			admit_log("publish", rc, retry_ms);
+			wsp_send_error(pc, r->ref, WSPROTO_E_RATE_LIMITED, why);
+			return;
+		}
+	}
 	struct hub *hub = ((struct http_conn *)pc->wc)->app->hub;
 	struct msg *m = msg_new(r->data, r->data_len, r->event, r->event_len, r->binary);
 	uint32_t subs = 0;
@@ -249,6 +286,7 @@ static void wsp_expired(struct deadline *d)
 {
 	struct wsp_conn *pc = container_of(d, struct wsp_conn, exp);
 	log_info("websocket closed: token expired", "proto=crier.v1 code=4001");
+	metrics_parse_error(&((struct http_conn *)pc->wc)->base.w->m, CRIER_EAUTH_EXPIRED_LIVE);
 	ws_close(pc->wc, 4001, "token expired");
 }
 
@@ -282,6 +320,7 @@ static void wsp_refresh(struct wsp_conn *pc, struct worker *w, const struct wspr
 	}
 	if (!wsp_same_subject(&pc->id, &id)) {
 		auth_id_free(&id);
+		metrics_parse_error(&w->m, CRIER_EAUTH_FORBIDDEN);
 		wsp_send_error(pc, r->ref, WSPROTO_E_UNAUTHORIZED,
 		               "the refresh token is for another subject");
 		return;
@@ -400,6 +439,10 @@ static void wsp_http(struct http_ctx *ctx)
 	struct auth_id id;
 	if (!auth_http(ctx, AUTH_SUBSCRIBE, NULL, 0, &id))
 		return;
+	if (!admit_http_subject(ctx, &id)) {
+		auth_id_free(&id);
+		return;
+	}
 	struct worker *w = ctx->w;
 	struct ws_conn *wc = (struct ws_conn *)ctx->hc;
 	if (ws_conn_upgrade(ctx, &wsp_route) != 0) {

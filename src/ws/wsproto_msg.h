@@ -42,8 +42,10 @@ enum wsproto_code {
 	WSPROTO_E_NOT_SUBSCRIBED, /* unsubscribe from a channel not subscribed */
 	WSPROTO_E_ALREADY_SUBSCRIBED,
 	WSPROTO_E_INTERNAL,
-	WSPROTO_E_UNAUTHORIZED, /* the refresh token is invalid or expired */
-	WSPROTO_E_FORBIDDEN,    /* the connection's token does not grant the channel */
+	WSPROTO_E_UNAUTHORIZED,      /* the refresh token is invalid or expired */
+	WSPROTO_E_FORBIDDEN,         /* the connection's token does not grant the channel */
+	WSPROTO_E_TOO_MANY_CHANNELS, /* over --max-channels-per-conn on this connection */
+	WSPROTO_E_RATE_LIMITED,      /* over --publish-rate */
 	WSPROTO_E_COUNT
 };
 

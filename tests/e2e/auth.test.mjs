@@ -18,6 +18,12 @@ import { get } from './lib/http.mjs';
 import { SseSub, WsSub, channelInfo, publish, until } from './lib/hub.mjs';
 import { V1 } from './lib/crierv1.mjs';
 import { openWs, wsUrl, closed } from './lib/wsclient.mjs';
+import { fetchMetrics, sample0 } from './lib/metrics.mjs';
+
+async function refusedCount(s, reason) {
+	const { parsed } = await fetchMetrics(s);
+	return sample0(parsed, 'crier_auth_refused_total', { reason });
+}
 
 const T = { timeout: 30000 };
 const KEY = 'a-test-secret-that-is-at-least-32-bytes-long';
@@ -92,6 +98,13 @@ test('every bad token is a 401 naming the reason, and subscribes nothing', T, as
 		assert.match(r.text, re, what);
 		assert.match(r.headers['www-authenticate'], /^Bearer realm="crier", error="invalid_token"/, what);
 	}
+	// Every refusal is counted by reason.
+	assert.equal(await refusedCount(s, 'auth_expired'), 1);
+	assert.equal(await refusedCount(s, 'auth_not_yet_valid'), 1);
+	assert.equal(await refusedCount(s, 'auth_alg'), 2);
+	assert.equal(await refusedCount(s, 'auth_signature'), 3);
+	assert.equal(await refusedCount(s, 'auth_malformed'), 2);
+	assert.equal(await refusedCount(s, 'auth_missing'), 0);
 });
 
 test('RS256 and ES256 public keys; an HS256 token signed with the RSA public key is refused', T, async (t) => {
@@ -185,6 +198,7 @@ test('exp ends a live SSE stream with event crier.auth, and a raw WebSocket with
 	await ws.waitFor(() => ws.closeFrame, 5000, 'the close frame');
 	assert.equal(ws.closeFrame.payload.readUInt16BE(0), 4001);
 	assert.equal(ws.closeFrame.payload.subarray(2).toString(), 'token expired');
+	assert.equal(await refusedCount(s, 'auth_expired_live'), 2);
 });
 
 test('crier.v1: per-request grants, refresh keeps the connection past exp, no refresh closes with 4001', T, async (t) => {
@@ -216,6 +230,10 @@ test('crier.v1: per-request grants, refresh keeps the connection past exp, no re
 	assert.equal(a.ws.closeInfo, null, 'the refreshed connection is still open');
 	await a.ping('after exp');
 	a.close();
+	// Two forbidden requests and the other-subject refresh; one live expiry (b).
+	assert.equal(await refusedCount(s, 'auth_forbidden'), 3);
+	assert.equal(await refusedCount(s, 'auth_expired_live'), 1);
+	assert.equal(await refusedCount(s, 'auth_expired'), 1);
 });
 
 test('crier sub and crier pub send --token (header, or ?token= with --token-in-query)', T, async (t) => {

@@ -82,6 +82,22 @@ test('fanout publishing over /ws (--pub-transport wsproto) is acknowledged and d
 	assert.equal(r.json.errors, 0);
 });
 
+test('fanout --pub-url publishes to another node: two memory-engine nodes share nothing, so all is lost', T, async (t) => {
+	const a = await startServer(t);
+	const b = await startServer(t);
+	const r = await bench(['fanout', '--url', url(a), '--pub-url', url(b), '--transport', 'sse', '--subs', '5',
+		'--msgs', '40', '--settle-ms', '50', '--drain', '0.5']);
+	assert.equal(r.code, 1, r.stderr); // loss is an error
+	assert.equal(r.json.pub_url, url(b));
+	assert.equal(r.json.published, 40);
+	assert.equal(r.json.received, 0);
+	assert.equal(r.json.lost, 200);
+	const info = await (await fetch(`${url(b)}/channels/bench0`, { signal: AbortSignal.timeout(5000) })).json();
+	assert.equal(info.published, 40);
+	const onA = await fetch(`${url(a)}/channels/bench0`, { signal: AbortSignal.timeout(5000) });
+	assert.ok(onA.status === 404 || (await onA.json()).published === 0);
+});
+
 test('echo against crier serve --echo: round trips, no mismatch', T, async (t) => {
 	const s = await startServer(t, { args: ['--echo'] });
 	const r = await bench(['echo', '--url', `ws://127.0.0.1:${s.port}/echo`, '--conns', '10',
