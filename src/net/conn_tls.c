@@ -64,8 +64,11 @@ struct conn_tls {
 };
 
 /* Decrypted records are delivered from here, one per on_read; a worker
- * runs one connection's callback at a time, so one buffer per thread. */
+ * runs one connection's callback at a time, so one buffer per thread.
+ * Sealing gathers small buffers into its own one: a flush never runs
+ * inside on_read today, and a separate buffer keeps that from mattering. */
 static _Thread_local char conn_tls_plain[CONN_TLS_RECORD];
+static _Thread_local char conn_tls_gather[CONN_TLS_RECORD];
 
 /* Created once on the main thread by the first conn_tls_ctx_new, before
  * any worker runs; read-only afterwards. */
@@ -390,10 +393,10 @@ static int conn_tls_seal(struct conn *c)
 				struct outq_ent *g = &c->q[(c->q_head + i) % c->q_cap];
 				size_t a = g->b->len - g->off;
 				size_t take = a < CONN_TLS_RECORD - n ? a : CONN_TLS_RECORD - n;
-				memcpy(conn_tls_plain + n, g->b->data + g->off, take);
+				memcpy(conn_tls_gather + n, g->b->data + g->off, take);
 				n += take;
 			}
-			src = conn_tls_plain;
+			src = conn_tls_gather;
 		}
 		if (n > 0 && SSL_write(t->ssl, src, (int)n) != (int)n) {
 			ERR_clear_error();
