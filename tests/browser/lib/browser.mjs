@@ -37,10 +37,12 @@ export async function launchBrowser(t) {
  * `intercept` (the default) the page itself is fulfilled by playwright
  * (crier serves no pages), so the page's origin is `origin` and its
  * EventSource/WebSocket requests to other paths go to the real server.
- * Returns {context, page, consoleErrors, pageErrors, requests}.
+ * contextOptions go to browser.newContext (e.g. ignoreHTTPSErrors for a
+ * test certificate). Returns {context, page, consoleErrors, pageErrors,
+ * requests}.
  */
-export async function openTestPage(t, browser, origin, { title = t.name, intercept = true, permissions = ['local-network-access'] } = {}) {
-	const context = await browser.newContext({ viewport: { width: 900, height: 700 }, permissions });
+export async function openTestPage(t, browser, origin, { title = t.name, intercept = true, permissions = ['local-network-access'], contextOptions = {} } = {}) {
+	const context = await browser.newContext({ viewport: { width: 900, height: 700 }, permissions, ...contextOptions });
 	const page = await context.newPage();
 	page.setDefaultTimeout(15000);
 	const consoleErrors = [];
