@@ -13,8 +13,9 @@ build_pkgs=(gcc make cmake pkg-config git libuv1-dev libssl-dev zlib1g-dev libja
 # Test: clang + its runtime (libFuzzer, sanitizers), clang-format, Node for
 # the end-to-end suites, curl and Python websockets as independent clients,
 # Chromium for the browser suite (driven by playwright-core, which downloads
-# no browser of its own).
-test_pkgs=(clang libclang-rt-14-dev clang-format curl nodejs python3-websockets chromium)
+# no browser of its own), the openssl CLI for the TLS tests' certificates
+# (and bench/tls.sh's s_time).
+test_pkgs=(clang libclang-rt-14-dev clang-format curl nodejs python3-websockets chromium openssl)
 # Benchmarks: wrk as the HTTP load generator, nginx and nginx+nchan as peers.
 bench_pkgs=(wrk nginx-light libnginx-mod-nchan)
 
