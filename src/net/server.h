@@ -7,6 +7,8 @@
  * signals: SIGTERM/SIGINT begin a graceful shutdown bounded by
  * --shutdown-timeout (a second signal exits at once), SIGHUP reloads the
  * configuration file and hands the new immutable config to every worker.
+ * With TLS the config carries the SSL_CTX, so a reload re-reads the
+ * certificate and key the same way (conn_tls.h).
  *
  * The protocol spoken on accepted connections is not known here: the
  * caller passes an accept hook that allocates a protocol connection.
