@@ -266,6 +266,28 @@ test('wss:// carries crier.v1 on /ws and a raw WebSocket on /sub', async (t) => 
 	await c.ping('after the large message');
 });
 
+test('a burst to a TLS subscriber is coalesced: far fewer writes than messages', async (t) => {
+	const server = await startTls(t, { workers: 1 });
+	const sse = await openSse(server.port, 'burst');
+	t.after(() => sse.close());
+	await sse.waitFor(/:ok/);
+	const { ws } = await openWs(`wss://127.0.0.1:${server.port}/ws`, { ca, servername: 'localhost' }, { protocols: 'crier.v1' });
+	const c = new V1(ws);
+	t.after(() => ws.terminate());
+	await c.ping('before the burst');
+	const before = sample0(await tlsMetrics(server.port), 'crier_write_syscalls_total');
+	const n = 200;
+	// Pipelined: every publish sent before any answer is read.
+	for (let i = 0; i < n; i++) c.sendRaw({ op: 'publish', ref: i, channel: 'burst', data: `m${i}` });
+	const events = (text) => text.split('\ndata: m').length - 1;
+	await sse.waitFor((text) => events(text) >= n, 10000);
+	await c.waitFor(() => c.answers.length >= n, 10000, `${n} acks`);
+	const writes = sample0(await tlsMetrics(server.port), 'crier_write_syscalls_total') - before;
+	t.diagnostic(`${writes} writes for ${n} deliveries and ${n} acks`);
+	// Uncoalesced: one write per delivery and per ack (2n), plus /metrics.
+	assert.ok(writes < n / 2, `${writes} writes for ${n} deliveries and ${n} acks`);
+});
+
 test('TLS 1.1 is refused and counted; TLS 1.2 works', async (t) => {
 	const server = await startTls(t);
 	await assert.rejects(tlsConnect(server.port, { minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT@SECLEVEL=0' }), /protocol|version/i);
