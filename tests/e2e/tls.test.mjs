@@ -417,7 +417,13 @@ test('SIGHUP swaps the certificate: open streams continue, new connections see t
 	let mark = server.mark();
 	server.proc.kill('SIGHUP');
 	await server.waitForLog(/msg="tls certificate loaded"/, 5000, { from: mark });
-	assert.equal(await servedSerial(server.port), SERIAL_B);
+	// Workers adopt the new configuration asynchronously, within a moment.
+	let serial;
+	for (const until = Date.now() + 3000; Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
+		serial = await servedSerial(server.port);
+		if (serial === SERIAL_B) break;
+	}
+	assert.equal(serial, SERIAL_B);
 	await httpsPublish(server.port, 'live', 'after-reload');
 	await sse.waitFor(/data: after-reload\n/);
 
