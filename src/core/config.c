@@ -505,6 +505,22 @@ static const struct opt opts[] = {
                         "CRIER_PUBLISH_KEY.",
         },
         {
+                .name = "allowed-origins",
+                .group = "Security",
+                .type = OPT_LIST,
+                .off = offsetof(struct config, allowed_origins),
+                .metavar = "LIST",
+                .def = "",
+                .min = 0,
+                .syntax = "origins like https://app.example.com, https://*.example.com, or *",
+                .flags = OPT_LIVE,
+                .help = "Browser origins allowed to open WebSockets (and, later, "
+                        "cross-origin streams) besides the hub's own origin. Empty by default: "
+                        "a page on another site cannot ride a visitor's cookies into the hub "
+                        "(cross-site WebSocket hijacking). Requests without Origin (not from "
+                        "a browser) are always allowed.",
+        },
+        {
                 .name = "tls-cert",
                 .group = "TLS",
                 .type = OPT_STRING,
@@ -542,22 +558,6 @@ static const struct opt opts[] = {
                         "--tls-cert). Empty by default: then, with a certificate, every "
                         "--listen address is TLS, so adding a certificate never leaves a "
                         "plain port open by surprise.",
-        },
-        {
-                .name = "allowed-origins",
-                .group = "Security",
-                .type = OPT_LIST,
-                .off = offsetof(struct config, allowed_origins),
-                .metavar = "LIST",
-                .def = "",
-                .min = 0,
-                .syntax = "origins like https://app.example.com, https://*.example.com, or *",
-                .flags = OPT_LIVE,
-                .help = "Browser origins allowed to open WebSockets (and, later, "
-                        "cross-origin streams) besides the hub's own origin. Empty by default: "
-                        "a page on another site cannot ride a visitor's cookies into the hub "
-                        "(cross-site WebSocket hijacking). Requests without Origin (not from "
-                        "a browser) are always allowed.",
         },
         {
                 .name = "echo",
