@@ -478,6 +478,31 @@ static void test_listen_syntax(void **state)
 	           "--listen: '::1:80' needs brackets around the IPv6 address ([::1]:8080)");
 }
 
+/* TLS options come as a set; whether the files load is the server's check. */
+static void test_tls_relations(void **state)
+{
+	(void)state;
+	struct config *c = load_ok(NOARGS, NOARGS);
+	assert_null(c->tls_cert);
+	assert_int_equal(c->tls_listen.len, 0);
+	config_free(c);
+	c = load_ok(ARGS("--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-listen",
+	                 "127.0.0.1:8443", "--tls-listen", "[::1]:8443"),
+	            NOARGS);
+	assert_string_equal(c->tls_cert, "c.pem");
+	assert_string_equal(c->tls_key, "k.pem");
+	assert_int_equal(c->tls_listen.len, 2);
+	config_free(c);
+	load_fails(ARGS("--tls-cert", "c.pem"), NOARGS, CRIER_EINVAL,
+	           "--tls-cert: needs --tls-key (the certificate's private key)");
+	load_fails(ARGS("--tls-key", "k.pem"), NOARGS, CRIER_EINVAL,
+	           "--tls-key: needs --tls-cert (the certificate it belongs to)");
+	load_fails(ARGS("--tls-listen", "127.0.0.1:8443"), NOARGS, CRIER_EINVAL,
+	           "--tls-listen: needs --tls-cert and --tls-key");
+	load_fails(ARGS("--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-listen", "8443"),
+	           NOARGS, CRIER_EINVAL, "--tls-listen: '8443' is not HOST:PORT or [IPv6]:PORT");
+}
+
 static void test_list_semantics(void **state)
 {
 	(void)state;
@@ -926,6 +951,7 @@ int main(void)
 	        cmocka_unit_test(test_string),
 	        cmocka_unit_test(test_flag_syntax),
 	        cmocka_unit_test(test_listen_syntax),
+	        cmocka_unit_test(test_tls_relations),
 	        cmocka_unit_test(test_list_semantics),
 	        cmocka_unit_test(test_env),
 	        cmocka_unit_test(test_env_unknown_warns),
