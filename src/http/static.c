@@ -1,0 +1,124 @@
+/*
+ * static.c - serves the embedded web pages (static.h).
+ *
+ * Owns the route table entries, the conditional-request rule and the
+ * security headers; never reads a file at run time (the bytes are in the
+ * binary, so what a browser runs is exactly what was built and tested) and
+ * never looks at credentials. Every answer, 404 and 304 included, carries
+ * the same security headers, so there is no response a page could be
+ * framed or sniffed through.
+ */
+#include "http/static.h"
+
+#include "core/err.h"
+#include "http/http_conn.h"
+#include "net/worker.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* The CSP allows only the hub's own scripts, styles and connections: no
+ * inline code, no other origin, no framing. A page that needs more is
+ * wrong, not the policy. */
+#define STATIC_SECURITY_HEADERS                                                              \
+	"Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; " \
+	"img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; "    \
+	"frame-ancestors 'none'\r\n"                                                         \
+	"X-Content-Type-Options: nosniff\r\n"                                                \
+	"Referrer-Policy: no-referrer\r\n"
+
+#define STATIC_PREFIX "/_web/"
+
+const struct static_asset *static_find(const char *path, size_t len)
+{
+	for (size_t i = 0; i < static_assets_n; i++) {
+		const struct static_asset *a = &static_assets[i];
+		if (strlen(a->path) == len && memcmp(a->path, path, len) == 0)
+			return a;
+	}
+	return NULL;
+}
+
+/* An entity tag without its weakness prefix W/ (weak comparison). */
+static void static_strip_weak(const char **s, size_t *len)
+{
+	if (*len >= 2 && (*s)[0] == 'W' && (*s)[1] == '/') {
+		*s += 2;
+		*len -= 2;
+	}
+}
+
+bool static_etag_matches(const char *inm, size_t inm_len, const char *etag)
+{
+	size_t elen = strlen(etag), i = 0;
+	while (i < inm_len) {
+		while (i < inm_len && (inm[i] == ' ' || inm[i] == '\t' || inm[i] == ','))
+			i++;
+		size_t start = i;
+		while (i < inm_len && inm[i] != ',')
+			i++;
+		size_t end = i;
+		while (end > start && (inm[end - 1] == ' ' || inm[end - 1] == '\t'))
+			end--;
+		const char *tag = inm + start;
+		size_t tlen = end - start;
+		if (tlen == 1 && tag[0] == '*')
+			return true;
+		static_strip_weak(&tag, &tlen);
+		if (tlen == elen && memcmp(tag, etag, elen) == 0)
+			return true;
+	}
+	return false;
+}
+
+static void static_not_found(struct http_ctx *ctx)
+{
+	static const char msg[] = "404 Not Found: no such page\n";
+	http_respond(ctx, 404, "text/plain; charset=utf-8", STATIC_SECURITY_HEADERS, msg,
+	             sizeof(msg) - 1);
+}
+
+static void static_serve(struct http_ctx *ctx)
+{
+	const struct http_request *req = ctx->req;
+	if (!worker_cfg(ctx->w)->web) {
+		static const char msg[] = "404 Not Found: the web pages are off (--web off)\n";
+		http_respond(ctx, 404, "text/plain; charset=utf-8", NULL, msg, sizeof(msg) - 1);
+		return;
+	}
+	const struct static_asset *a;
+	if (req->path_len == 1)
+		a = static_find(STATIC_PREFIX "index.html", sizeof(STATIC_PREFIX "index.html") - 1);
+	else if (req->path_len == 5 && memcmp(req->path, "/demo", 5) == 0)
+		a = static_find(STATIC_PREFIX "demo.html", sizeof(STATIC_PREFIX "demo.html") - 1);
+	else
+		a = static_find(req->path, req->path_len);
+	if (!a) {
+		static_not_found(ctx);
+		return;
+	}
+	char extra[640];
+	snprintf(extra, sizeof(extra), "ETag: %s\r\nCache-Control: no-cache\r\n%s", a->etag,
+	         STATIC_SECURITY_HEADERS);
+	const struct http_header *inm = http_find_header(req, "If-None-Match");
+	int status = inm && static_etag_matches(inm->value, inm->value_len, a->etag) ? 304 : 200;
+	http_respond(ctx, status, a->type, extra, a->data, a->len);
+}
+
+int static_add(struct http_app *app)
+{
+	static const char *const exact[] = {"/", "/demo"};
+	for (size_t i = 0; i < sizeof(exact) / sizeof(exact[0]); i++) {
+		int rc = router_add(&app->router,
+		                    &(struct route){.path = exact[i],
+		                                    .methods = ROUTER_METHOD(HTTP_M_GET),
+		                                    .handler = static_serve});
+		if (rc != 0)
+			return rc;
+	}
+	return router_add(&app->router, &(struct route){.path = STATIC_PREFIX,
+	                                                .label = STATIC_PREFIX "{file}",
+	                                                .prefix = true,
+	                                                .methods = ROUTER_METHOD(HTTP_M_GET),
+	                                                .handler = static_serve});
+}
