@@ -90,6 +90,26 @@ static uint64_t metrics_sum(const struct server *srv, size_t offset)
 
 #define METRICS_SUM(srv, field) metrics_sum(srv, offsetof(struct metrics, field))
 
+uint64_t metrics_codes_total(const struct server *srv, int first, int last)
+{
+	uint64_t total = 0;
+	for (int code = first; code <= last; code++)
+		total += metrics_sum(srv,
+		                     offsetof(struct metrics, parse_errors) +
+		                             sizeof(metric_t) * (size_t)(code - CRIER_ERR_FIRST_));
+	return total;
+}
+
+uint64_t metrics_open(const struct server *srv, enum metrics_transport t)
+{
+	return METRICS_SUM(srv, conn_open[t]);
+}
+
+const char *metrics_transport_name(enum metrics_transport t)
+{
+	return (unsigned)t < METRICS_T_COUNT ? metrics_transport_names[t] : "unknown";
+}
+
 static int metrics_family(struct buf *out, const char *name, const char *type, const char *help)
 {
 	return buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -303,5 +323,9 @@ int metrics_render(struct buf *out, const struct server *srv, const char *const 
 	EMIT(metrics_io(out, srv));
 	EMIT(metrics_ws(out, srv));
 	EMIT(metrics_lag(out, srv));
+	EMIT(metrics_codes(out, srv, "crier_auth_failures_total",
+	                   "Requests refused for missing, invalid or insufficient credentials "
+	                   "(publishes to a reserved channel count as auth_forbidden), by reason.",
+	                   CRIER_EAUTH_MISSING, CRIER_EAUTH_FORBIDDEN));
 	return rc;
 }
