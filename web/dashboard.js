@@ -13,11 +13,16 @@ function status(state, text) {
 	el.textContent = text;
 }
 
-// Draws values (oldest first) right-aligned into the 300x100 viewBox.
+// Draws values (oldest first) right-aligned into the 300x100 viewBox. The
+// time axis spans the samples held, at least a minute and at most
+// HISTORY, so a fresh page draws a line rather than a sliver.
 function drawChart(svgId, values, peakId, unit) {
 	const svg = $(svgId);
 	const max = Math.max(1, ...values);
-	const step = 300 / (HISTORY - 1);
+	const span = Math.min(HISTORY, Math.max(60, values.length));
+	const step = 300 / (span - 1);
+	const minutes = Math.round(span / 60);
+	for (const el of svg.parentElement.querySelectorAll('.range')) el.textContent = `last ${minutes} min`;
 	const x0 = 300 - (values.length - 1) * step;
 	const pts = values.map((v, i) => `${(x0 + i * step).toFixed(1)} ${(98 - (v / max) * 94).toFixed(1)}`);
 	const line = pts.length ? 'M' + pts.join('L') : '';

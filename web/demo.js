@@ -64,7 +64,7 @@ function received(side, id, data) {
 
 function gap(side, g) {
 	demo[side].gaps.push(g);
-	line(side, 'gap', [['id', 'gap'], ['text', `messages lost: from ${g.from} to ${g.to ?? 'now'} (${g.reason})`]]);
+	line(side, 'gap', [['id', 'gap'], ['text', `messages lost after ${g.from}; continuing from ${g.to ?? 'the next message'} (${g.reason})`]]);
 }
 
 function note(side, text) {
