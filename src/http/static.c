@@ -39,38 +39,6 @@ const struct static_asset *static_find(const char *path, size_t len)
 	return NULL;
 }
 
-/* An entity tag without its weakness prefix W/ (weak comparison). */
-static void static_strip_weak(const char **s, size_t *len)
-{
-	if (*len >= 2 && (*s)[0] == 'W' && (*s)[1] == '/') {
-		*s += 2;
-		*len -= 2;
-	}
-}
-
-bool static_etag_matches(const char *inm, size_t inm_len, const char *etag)
-{
-	size_t elen = strlen(etag), i = 0;
-	while (i < inm_len) {
-		while (i < inm_len && (inm[i] == ' ' || inm[i] == '\t' || inm[i] == ','))
-			i++;
-		size_t start = i;
-		while (i < inm_len && inm[i] != ',')
-			i++;
-		size_t end = i;
-		while (end > start && (inm[end - 1] == ' ' || inm[end - 1] == '\t'))
-			end--;
-		const char *tag = inm + start;
-		size_t tlen = end - start;
-		if (tlen == 1 && tag[0] == '*')
-			return true;
-		static_strip_weak(&tag, &tlen);
-		if (tlen == elen && memcmp(tag, etag, elen) == 0)
-			return true;
-	}
-	return false;
-}
-
 static void static_not_found(struct http_ctx *ctx)
 {
 	static const char msg[] = "404 Not Found: no such page\n";
@@ -101,7 +69,9 @@ static void static_serve(struct http_ctx *ctx)
 	snprintf(extra, sizeof(extra), "ETag: %s\r\nCache-Control: no-cache\r\n%s", a->etag,
 	         STATIC_SECURITY_HEADERS);
 	const struct http_header *inm = http_find_header(req, "If-None-Match");
-	int status = inm && static_etag_matches(inm->value, inm->value_len, a->etag) ? 304 : 200;
+	int status = inm && http_etag_match(inm->value, inm->value_len, a->etag, strlen(a->etag))
+	                     ? 304
+	                     : 200;
 	http_respond(ctx, status, a->type, extra, a->data, a->len);
 }
 

@@ -33,11 +33,6 @@ extern const size_t static_assets_n;
 /* The asset at a URL path ("/_web/app.css"), or NULL. */
 const struct static_asset *static_find(const char *path, size_t len);
 
-/* True when an If-None-Match value (a list of entity tags, or "*")
- * matches etag under the weak comparison RFC 9110 §13.1.2 prescribes for
- * that header. */
-bool static_etag_matches(const char *inm, size_t inm_len, const char *etag);
-
 struct http_app;
 
 /* Adds GET /, GET /demo and GET /_web/{file}. Returns 0 or CRIER_ERANGE
