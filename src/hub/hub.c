@@ -130,7 +130,9 @@ static struct hub_channel *hub_channel_get(struct hub *h, const char *name, size
 	struct hub_channel *c = hub_find(h, name, len, hash);
 	if (c)
 		return c;
-	if (h->n_channels >= h->cfg.max_channels) {
+	/* Reserved channels are outside --max-channels: the dashboard must
+	 * work on a full hub, and there are only a fixed few of them. */
+	if (h->n_channels >= h->cfg.max_channels && !name_reserved(name, len)) {
 		h->channel_limit_hits++;
 		*err = CRIER_EOVERLOAD;
 		return NULL;

@@ -219,3 +219,14 @@ test('auth required: the pages are public, $sys.stats needs its own exact grant 
 	assert.ok(snap.auth_failures >= 2, `auth failures counted: ${snap.auth_failures}`);
 	ok.close();
 });
+
+test('$sys.stats works on a hub at --max-channels (reserved channels are outside the limit)', T, async (t) => {
+	const s = await startServer(t, { args: ['--max-channels', '2'] });
+	await publish(s, 'a', '1');
+	await publish(s, 'b', '1');
+	assert.equal((await publish(s, 'c', '1')).status, 503, 'the hub is full');
+	const sub = await SseSub.open(s, STATS);
+	assert.equal(sub.status, 200);
+	await sub.waitEvents(1, 4000);
+	assert.equal(JSON.parse(sub.eventList()[0].data).channels_total, 3);
+});
