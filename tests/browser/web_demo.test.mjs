@@ -117,8 +117,9 @@ test('demo: a resume past history shows a gap notice on both sides', { timeout: 
 
 	await page.click('#ws-drop');
 	await page.click('#sse-drop');
-	const ids = [];
-	for (let k = 0; k < 8; k++) ids.push((await publish(srv.port, channel, `missed ${k}`)).id);
+	// All at once, well inside the page's 250-300 ms before it reconnects.
+	const answers = await Promise.all(Array.from({ length: 8 }, (_, k) => publish(srv.port, channel, `missed ${k}`)));
+	const ids = answers.map((r) => r.id).sort((x, y) => Number(x.split('-')[1]) - Number(y.split('-')[1]));
 	await waitFor(page, () => window.demo.ws.gaps.length === 1 && window.demo.sse.gaps.length === 1, null, 'a gap notice on each side');
 	await Promise.all([waitCount(page, 'ws', 4), waitCount(page, 'sse', 4)]);
 	const st = await demoState(page);
