@@ -5,9 +5,8 @@
  * security headers; never reads a file at run time (the bytes are in the
  * binary, so what a browser runs is exactly what was built and tested) and
  * never looks at credentials. Every answer while --web is on, 404 and 304
- * included, carries
- * the same security headers, so there is no response a page could be
- * framed or sniffed through.
+ * included, carries the same security headers, so there is no response a
+ * page could be framed or sniffed through.
  */
 #include "http/static.h"
 
