@@ -25,7 +25,8 @@ static bool pattern_valid(const char *s, size_t len)
 {
 	bool prefix = len > 0 && s[len - 1] == '*';
 	size_t stem = prefix ? len - 1 : len;
-	return (prefix && stem == 0) || name_valid(s, stem, PERM_CHANNEL_MAX);
+	return (prefix && stem == 0) || name_valid(s, stem, PERM_CHANNEL_MAX) ||
+	       (!prefix && name_reserved(s, stem));
 }
 
 int perm_set_from_json(struct perm_set *out, const json_t *array)
@@ -74,7 +75,7 @@ bool perm_allows(const struct perm_set *p, const char *channel, size_t len)
 {
 	if (!p || len == 0)
 		return false;
-	if (p->all)
+	if (p->all && !name_reserved(channel, len))
 		return true;
 	for (size_t i = 0; i < p->n; i++) {
 		const char *pat = p->pat[i];

@@ -11,6 +11,11 @@
  * at least one byte. A '*' anywhere but at the end, or any other byte,
  * makes the whole list invalid: a token that says something crier cannot
  * read grants nothing rather than something unintended.
+ *
+ * A reserved channel (core/name.h, "$sys.stats") is granted only by its
+ * exact name: "*" and prefix patterns never match it, because operator
+ * statistics (every channel's name and audience) are not part of "every
+ * channel" a client token is meant to cover.
  */
 #ifndef CRIER_AUTH_PERM_H
 #define CRIER_AUTH_PERM_H

@@ -155,6 +155,14 @@ static void app_pub(struct http_ctx *ctx)
 	const char *name, *ev;
 	size_t name_len, ev_len;
 	app_tail(ctx, 5, &name, &name_len);
+	if (name_reserved(name, name_len)) {
+		metrics_parse_error(&ctx->w->m, CRIER_EAUTH_FORBIDDEN);
+		log_info("request refused", "status=403 reason=reserved_channel");
+		app_text(ctx, 403,
+		         "403 Forbidden: channels starting with $ are reserved for the server: "
+		         "subscribe only\n");
+		return;
+	}
 	if (!hub_channel_name_valid(name, name_len)) {
 		app_text(ctx, 400, app_bad_channel);
 		return;

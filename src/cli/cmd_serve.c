@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "http/http_builtin.h"
 #include "http/http_conn.h"
+#include "http/static.h"
 #include "hub/hub.h"
 #include "net/server.h"
 #include "sse/poll_sub.h"
@@ -152,7 +153,7 @@ static int cmd_serve_app(struct http_app *app)
 		app->conn_size = sizes[i] > app->conn_size ? sizes[i] : app->conn_size;
 	app->metrics_extra = app_hub_metrics;
 	if (http_builtin_add(app) != 0 || ws_echo_add(app) != 0 || wsproto_add(app) != 0 ||
-	    app_add_hub_routes(app) != 0)
+	    app_add_hub_routes(app) != 0 || static_add(app) != 0)
 		return -1;
 	for (int i = 0; i < app->router.n; i++)
 		app->labels[i] = app->router.routes[i].label;

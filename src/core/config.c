@@ -82,6 +82,7 @@ struct opt {
 static const char *const log_level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const slow_policy_names[] = {"disconnect", "catchup", NULL};
 static const char *const auth_mode_names[] = {"off", "optional", "required", NULL};
+static const char *const web_names[] = {"off", "on", NULL};
 
 static int check_listen(const char *item, char *why, size_t why_len);
 
@@ -802,6 +803,21 @@ static const struct opt opts[] = {
                 .help = "How long a long-poll request is held when there is nothing new; "
                         "then it is answered with no messages and the cursor. 30s stays "
                         "under the 60s idle timeouts of common proxies and load balancers.",
+        },
+        {
+                .name = "web",
+                .group = "Web",
+                .type = OPT_ENUM,
+                .off = offsetof(struct config, web),
+                .metavar = "on|off",
+                .def = "on",
+                .names = web_names,
+                .flags = OPT_LIVE,
+                .help = "Serve the dashboard (GET /), the demo (GET /demo) and their assets "
+                        "(/_web/...), built into the binary. On by default so a fresh hub is "
+                        "one click from a live view; the pages are static and read data only "
+                        "through the normal, authorised routes, so they open nothing that "
+                        "--auth guards. off answers 404 on those paths.",
         },
 };
 

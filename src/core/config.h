@@ -46,6 +46,7 @@ struct config {
 	uint64_t shutdown_timeout_ms;       /* graceful shutdown bound */
 	struct config_list allowed_origins; /* browser origins beyond same-origin; "*" = any */
 	bool echo;                          /* serve GET /echo (WebSocket echo) */
+	int web;                            /* 1: serve the web pages (GET /, /demo, /_web/) */
 	bool ws_deflate;                    /* negotiate permessage-deflate */
 	uint64_t ws_max_message_bytes;      /* reassembled (and inflated) message limit (1009) */
 	uint64_t ws_max_backpressure;       /* outbound bytes queued per connection before 1008 */

@@ -174,7 +174,9 @@ void http_respond(struct http_ctx *ctx, int status, const char *content_type,
 		return;
 	ctx->responded = true;
 	bool close = !hc->keep_alive || hc->base.w->shutting_down;
-	bool with_body = ctx->req->method_id != HTTP_M_HEAD;
+	/* A 304 has no content (RFC 9110 §15.4.5) but keeps the Content-Length
+	 * the 200 would have had, as HEAD does. */
+	bool with_body = ctx->req->method_id != HTTP_M_HEAD && status != 304;
 	http_queue_response(hc, status, content_type, extra_headers, body, body_len, with_body,
 	                    close);
 	http_count(hc, status);

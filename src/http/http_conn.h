@@ -89,7 +89,8 @@ struct conn *http_conn_accept(struct worker *w, uv_stream_t *listener, bool over
 
 /* Answers the request: status line, Date, Content-Type, Content-Length,
  * Connection, the optional extra header lines (each ending in CRLF), and
- * the body (omitted for HEAD). */
+ * the body (omitted for HEAD and for a 304, whose Content-Length is still
+ * body_len: the length the 200 would have had). */
 void http_respond(struct http_ctx *ctx, int status, const char *content_type,
                   const char *extra_headers, const void *body, size_t body_len);
 

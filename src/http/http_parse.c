@@ -823,3 +823,36 @@ int64_t http_chunked_decode(struct http_chunked *st, const char *in, size_t len,
 	}
 	return (int64_t)i;
 }
+
+/* An entity tag without its weakness prefix W/ (weak comparison). */
+static void http_etag_strip_weak(const char **s, size_t *len)
+{
+	if (*len >= 2 && (*s)[0] == 'W' && (*s)[1] == '/') {
+		*s += 2;
+		*len -= 2;
+	}
+}
+
+bool http_etag_match(const char *value, size_t value_len, const char *etag, size_t etag_len)
+{
+	http_etag_strip_weak(&etag, &etag_len);
+	size_t i = 0;
+	while (i < value_len) {
+		while (i < value_len && (value[i] == ' ' || value[i] == '\t' || value[i] == ','))
+			i++;
+		size_t start = i;
+		while (i < value_len && value[i] != ',')
+			i++;
+		size_t end = i;
+		while (end > start && (value[end - 1] == ' ' || value[end - 1] == '\t'))
+			end--;
+		const char *tag = value + start;
+		size_t len = end - start;
+		if (len == 1 && tag[0] == '*')
+			return true;
+		http_etag_strip_weak(&tag, &len);
+		if (len > 0 && len == etag_len && memcmp(tag, etag, len) == 0)
+			return true;
+	}
+	return false;
+}

@@ -115,6 +115,12 @@ int64_t http_parse_request(const char *buf, size_t len, size_t last_len,
  * the first match or NULL. */
 const struct http_header *http_find_header(const struct http_request *req, const char *name);
 
+/* True when an If-None-Match value (a comma-separated list of entity
+ * tags, or "*") matches the entity tag etag[0..etag_len) (quotes included)
+ * under the weak comparison RFC 9110 §13.1.2 prescribes for that header:
+ * a W/ prefix on either side is ignored. Reads only value[0..value_len). */
+bool http_etag_match(const char *value, size_t value_len, const char *etag, size_t etag_len);
+
 /* Returns true when the comma-separated list `value` contains `token`,
  * compared case-insensitively, ignoring optional whitespace. */
 bool http_list_has_token(const char *value, size_t value_len, const char *token);

@@ -13,6 +13,7 @@
  * at their channel, and keeping channels makes that pointer always valid.
  */
 #include "hub/hub.h"
+#include "hub/stats.h"
 
 #include "core/name.h"
 
@@ -72,13 +73,16 @@ struct hub {
 	struct hub_reaped *marks;      /* eviction marks of reaped channels, by name hash */
 	uint64_t reap_floor;           /* marks displaced from marks[]: applies to every name */
 	uint64_t channel_limit_hits;   /* hub lock */
+	uint64_t stats_ms;             /* monotonic time of the previous hub_stats; hub lock */
+	uint64_t stats_published;      /* published at that scan */
+	uint64_t stats_deliveries;     /* deliveries at that scan */
 	uint64_t bytes_evicted_logged; /* ENGINE_EVICT_BYTES count at the last warning */
 	int64_t bytes_warned_s;
 };
 
 bool hub_channel_name_valid(const char *name, size_t len)
 {
-	return name_valid(name, len, HUB_CHANNEL_MAX);
+	return name_channel_valid(name, len);
 }
 
 static uint64_t hub_hash(const char *s, size_t len)
@@ -126,7 +130,9 @@ static struct hub_channel *hub_channel_get(struct hub *h, const char *name, size
 	struct hub_channel *c = hub_find(h, name, len, hash);
 	if (c)
 		return c;
-	if (h->n_channels >= h->cfg.max_channels) {
+	/* Reserved channels are outside --max-channels: the dashboard must
+	 * work on a full hub, and there are only a fixed few of them. */
+	if (h->n_channels >= h->cfg.max_channels && !name_reserved(name, len)) {
 		h->channel_limit_hits++;
 		*err = CRIER_EOVERLOAD;
 		return NULL;
@@ -764,10 +770,77 @@ int hub_metrics(struct hub *h, struct buf *out)
 	        HUB_SUM(h, slow_disconnects), HUB_SUM(h, slow_catchups));
 }
 
+uint32_t hub_subscribers(struct hub *h, const char *name, size_t len)
+{
+	uv_mutex_lock(&h->lock);
+	struct hub_channel *c = hub_find(h, name, len, hub_hash(name, len));
+	uint32_t n = c ? c->subs_total : 0;
+	uv_mutex_unlock(&h->lock);
+	return n;
+}
+
+/* Keeps s->top sorted by subscribers (most first), at most HUB_STATS_TOP. */
+static void hub_stats_rank(struct hub_stats *s, const struct hub_channel *c, double rate)
+{
+	uint32_t n = s->n_top;
+	if (n == HUB_STATS_TOP && s->top[n - 1].subscribers >= c->subs_total)
+		return;
+	uint32_t i = n < HUB_STATS_TOP ? n : n - 1;
+	while (i > 0 && s->top[i - 1].subscribers < c->subs_total) {
+		s->top[i] = s->top[i - 1];
+		i--;
+	}
+	struct hub_stats_chan *e = &s->top[i];
+	memcpy(e->name, c->name, c->name_len);
+	e->name[c->name_len] = '\0';
+	e->subscribers = c->subs_total;
+	e->published = c->published;
+	e->rate_per_s = rate;
+	if (n < HUB_STATS_TOP)
+		s->n_top++;
+}
+
+static double hub_rate(uint64_t now, uint64_t then, uint64_t ms)
+{
+	return ms ? (double)(now - then) * 1000.0 / (double)ms : 0.0;
+}
+
+void hub_stats(struct hub *h, struct hub_stats *s)
+{
+	*s = (struct hub_stats){0};
+	s->deliveries = HUB_SUM(h, deliveries);
+	s->slow_disconnects = HUB_SUM(h, slow_disconnects);
+	s->slow_catchups = HUB_SUM(h, slow_catchups);
+	for (int i = 0; i < HUB_GAP_N; i++)
+		s->gaps += hub_sum(h, offsetof(struct hub_worker, gaps) +
+		                              sizeof(metric_t) * (size_t)i);
+	uint64_t now = clock_mono_ms();
+	uv_mutex_lock(&h->lock);
+	uint64_t ms = h->stats_ms && now > h->stats_ms ? now - h->stats_ms : 0;
+	s->interval_ms = ms;
+	s->channels = h->n_channels;
+	s->published = h->published;
+	s->published_per_s = hub_rate(h->published, h->stats_published, ms);
+	s->deliveries_per_s = s->deliveries >= h->stats_deliveries
+	                              ? hub_rate(s->deliveries, h->stats_deliveries, ms)
+	                              : 0.0;
+	for (uint32_t b = 0; b < h->n_buckets; b++) {
+		for (struct hub_channel *c = h->buckets[b]; c; c = c->next) {
+			hub_stats_rank(s, c, hub_rate(c->published, c->stats_mark, ms));
+			c->stats_mark = c->published;
+		}
+	}
+	h->stats_ms = now;
+	h->stats_published = h->published;
+	h->stats_deliveries = s->deliveries;
+	uv_mutex_unlock(&h->lock);
+}
+
 static void hub_on_tick(uv_timer_t *t)
 {
 	struct hub_worker *hw = t->data;
 	hub_tick(hw->h);
+	stats_tick(hw->h, hw->h->srv);
 }
 
 struct hub *hub_new(struct server *srv, const struct hub_config *cfg)

@@ -54,6 +54,7 @@ struct hub_channel {
 	struct history hist;   /* hub lock */
 	uint32_t subs_total;   /* hub lock */
 	uint64_t published;    /* messages ever published here; hub lock */
+	uint64_t stats_mark;   /* published at the previous hub_stats scan; hub lock */
 	atomic_uint live_msgs; /* messages alive that point here (any thread) */
 	uint8_t name_len;
 	char name[HUB_CHANNEL_MAX + 1];
@@ -127,7 +128,8 @@ void hub_free(struct hub *h);
 /* Adopts new limits (reload). Any thread. */
 void hub_set_config(struct hub *h, const struct hub_config *cfg);
 
-/* True when name is 1..128 bytes of [A-Za-z0-9_.:@-]. */
+/* True when name is 1..128 bytes of [A-Za-z0-9_.:@-], or a reserved
+ * channel (core/name.h), which only the hub itself publishes to. */
 bool hub_channel_name_valid(const char *name, size_t len);
 
 /* Publishes m (the caller keeps its reference; the hub takes its own) on
@@ -180,6 +182,38 @@ void hub_last_id(struct hub *h, char out[ID_STR_MAX]);
 
 /* Appends the hub's Prometheus families to out. */
 int hub_metrics(struct hub *h, struct buf *out);
+
+#define HUB_STATS_TOP 50 /* channels listed in a stats snapshot: bounded message size */
+
+/* One channel in a stats snapshot. */
+struct hub_stats_chan {
+	char name[HUB_CHANNEL_MAX + 1];
+	uint32_t subscribers;
+	uint64_t published; /* messages ever published here */
+	double rate_per_s;  /* messages/s since the previous scan (0 on the first) */
+};
+
+/* What the hub knows for the stats channel (stats.h); totals are counters
+ * since start, rates are over the interval since the previous scan. */
+struct hub_stats {
+	uint64_t interval_ms; /* since the previous scan; 0 on the first */
+	uint32_t channels;    /* channels known */
+	uint64_t published, deliveries;
+	double published_per_s, deliveries_per_s;
+	uint64_t slow_disconnects, slow_catchups;
+	uint64_t gaps; /* gap notices sent, every reason */
+	uint32_t n_top;
+	struct hub_stats_chan top[HUB_STATS_TOP]; /* by subscribers, most first */
+};
+
+/* Subscribers of one channel now (0 when unknown). Any thread. */
+uint32_t hub_subscribers(struct hub *h, const char *name, size_t len);
+
+/* Fills *s and starts the next rate interval. Scans every channel under
+ * the hub lock (O(channels x HUB_STATS_TOP) at worst), so call it about
+ * once a second, and only when someone reads the result. One caller at a
+ * time (the tick on worker 0). */
+void hub_stats(struct hub *h, struct hub_stats *s);
 
 /* Periodic work, about once a second from any worker: history TTL, and
  * reaping channels that have no subscriber, no history and no message in

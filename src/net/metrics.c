@@ -97,6 +97,26 @@ static uint64_t metrics_sum(const struct server *srv, size_t offset)
 
 #define METRICS_SUM(srv, field) metrics_sum(srv, offsetof(struct metrics, field))
 
+uint64_t metrics_codes_total(const struct server *srv, int first, int last)
+{
+	uint64_t total = 0;
+	for (int code = first; code <= last; code++)
+		total += metrics_sum(srv,
+		                     offsetof(struct metrics, parse_errors) +
+		                             sizeof(metric_t) * (size_t)(code - CRIER_ERR_FIRST_));
+	return total;
+}
+
+uint64_t metrics_open(const struct server *srv, enum metrics_transport t)
+{
+	return METRICS_SUM(srv, conn_open[t]);
+}
+
+const char *metrics_transport_name(enum metrics_transport t)
+{
+	return (unsigned)t < METRICS_T_COUNT ? metrics_transport_names[t] : "unknown";
+}
+
 static int metrics_family(struct buf *out, const char *name, const char *type, const char *help)
 {
 	return buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
@@ -171,14 +191,6 @@ static int metrics_requests(struct buf *out, const struct server *srv,
 			        out, "crier_http_parse_errors_total{reason=\"%s\"} %" PRIu64 "\n",
 			        err_label(code), v);
 	}
-	EMIT(metrics_family(out, "crier_auth_refused_total", "counter",
-	                    "Requests refused by authentication (401, 403; on /ws per request), "
-	                    "and live connections ended by token expiry (auth_expired_live), by "
-	                    "reason."));
-	for (int code = CRIER_EAUTH_MISSING; code <= CRIER_EAUTH_EXPIRED_LIVE && !rc; code++)
-		rc = buf_printf(out, "crier_auth_refused_total{reason=\"%s\"} %" PRIu64 "\n",
-		                err_label(code),
-		                METRICS_SUM(srv, parse_errors[code - CRIER_ERR_FIRST_]));
 	EMIT(metrics_family(out, "crier_http_timeouts_total", "counter",
 	                    "Connections closed by a timeout, by phase."));
 	for (int t = 0; t < METRICS_TO_COUNT && !rc; t++)
@@ -338,5 +350,11 @@ int metrics_render(struct buf *out, const struct server *srv, const char *const 
 	EMIT(metrics_ws(out, srv));
 	EMIT(metrics_tls(out, srv));
 	EMIT(metrics_lag(out, srv));
+	EMIT(metrics_codes(out, srv, "crier_auth_failures_total",
+	                   "Requests refused for missing, invalid or insufficient credentials "
+	                   "(publishes to a reserved channel count as auth_forbidden; /ws "
+	                   "requests included), and live connections ended by token expiry "
+	                   "(auth_expired_live), by reason.",
+	                   CRIER_EAUTH_MISSING, CRIER_EAUTH_EXPIRED_LIVE));
 	return rc;
 }

@@ -104,6 +104,16 @@ void metrics_parse_error(struct metrics *m, int code);
 
 struct server;
 
+/* Sum across workers of the errors counted (metrics_parse_error) for the
+ * codes first..last, inclusive. Any thread. */
+uint64_t metrics_codes_total(const struct server *srv, int first, int last);
+
+/* Connections open now on transport t, across workers. Any thread. */
+uint64_t metrics_open(const struct server *srv, enum metrics_transport t);
+
+/* The transport label ("http", "ws", "sse"). */
+const char *metrics_transport_name(enum metrics_transport t);
+
 /* Renders the Prometheus text page for the whole server into out.
  * route_names[i] labels requests[i]; route_names[n_routes] is the label
  * of unmatched requests. Returns 0 or CRIER_ENOMEM. */

@@ -283,7 +283,7 @@ static int wsproto_parse_channels(struct wsproto_parser *p)
 			                    "channels: item %zu is not a string", i);
 		const char *name = json_string_value(v);
 		size_t len = json_string_length(v);
-		if (!name_valid(name, len, NAME_CHANNEL_MAX))
+		if (!name_channel_valid(name, len))
 			return wsproto_fail(p, WSPROTO_E_BAD_CHANNEL,
 			                    "channels: '%s' is not a channel name " NAME_RULE,
 			                    wsproto_show(show, WSPROTO_SHOW_MAX, name, len));
@@ -372,6 +372,10 @@ static int wsproto_parse_publish(struct wsproto_parser *p)
 		return -1;
 	if (!ch)
 		return wsproto_fail(p, WSPROTO_E_BAD_REQUEST, "channel: missing");
+	if (name_reserved(ch, ch_len))
+		return wsproto_fail(p, WSPROTO_E_FORBIDDEN,
+		                    "channel: '%s' is reserved for the server: subscribe only",
+		                    wsproto_show(show, WSPROTO_SHOW_MAX, ch, ch_len));
 	if (!name_valid(ch, ch_len, NAME_CHANNEL_MAX))
 		return wsproto_fail(p, WSPROTO_E_BAD_CHANNEL,
 		                    "channel: '%s' is not a channel name " NAME_RULE,

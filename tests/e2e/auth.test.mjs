@@ -22,7 +22,7 @@ import { fetchMetrics, sample0 } from './lib/metrics.mjs';
 
 async function refusedCount(s, reason) {
 	const { parsed } = await fetchMetrics(s);
-	return sample0(parsed, 'crier_auth_refused_total', { reason });
+	return sample0(parsed, 'crier_auth_failures_total', { reason });
 }
 
 const T = { timeout: 30000 };

@@ -126,7 +126,8 @@ test('a request split into many small writes is parsed', T, async (t) => {
 test('unknown path -> 404, connection stays usable', T, async (t) => {
 	const s = await startServer(t);
 	const c = await s.connect();
-	for (const p of ['/nope', '/', '/healthz/extra', '/HEALTHZ']) {
+	// '/' is the dashboard (--web on by default, tests/e2e/web.test.mjs).
+	for (const p of ['/nope', '/nope/', '/healthz/extra', '/HEALTHZ']) {
 		await c.write(get(p));
 		const r = await c.readResponse();
 		assert.equal(r.status, 404, p);

@@ -64,6 +64,30 @@ export async function openTestPage(t, browser, origin, { title = t.name, interce
 	return { context, page, consoleErrors, pageErrors, requests };
 }
 
+/**
+ * Opens one of crier's own pages (GET /, /demo: served by the hub, so the
+ * page is on a real loopback origin and needs no interception or extra
+ * permission) in a fresh context. Returns {context, page, consoleErrors,
+ * pageErrors, requests} like openTestPage.
+ */
+export async function openHubPage(t, browser, url, { viewport = { width: 1100, height: 760 } } = {}) {
+	const context = await browser.newContext({ viewport });
+	t.after(() => context.close().catch(() => {}));
+	const page = await context.newPage();
+	page.setDefaultTimeout(15000);
+	const consoleErrors = [];
+	const pageErrors = [];
+	const requests = [];
+	page.on('console', (m) => {
+		if (m.type() === 'error') consoleErrors.push({ text: m.text(), url: m.location()?.url || '', at: Date.now() });
+	});
+	page.on('pageerror', (e) => pageErrors.push(String(e)));
+	page.on('request', (r) => requests.push(r));
+	const resp = await page.goto(url, { waitUntil: 'load' });
+	assert.equal(resp.status(), 200, `${url} served`);
+	return { context, page, consoleErrors, pageErrors, requests };
+}
+
 /** Events the page recorded, optionally only of one kind. */
 export async function pageEvents(page, kind) {
 	const evs = await page.evaluate(() => window.events);

@@ -168,6 +168,23 @@ static void test_null_json(void **state)
 	assert_int_equal(p.n, 0);
 }
 
+/* A reserved channel ($sys.stats) is granted by its exact name only. */
+static void test_reserved(void **state)
+{
+	(void)state;
+	struct perm_set p;
+	assert_int_equal(parse(&p, "[\"*\"]"), 0);
+	assert_false(allows(&p, "$sys.stats"));
+	assert_true(allows(&p, "news"));
+	perm_set_free(&p);
+	assert_int_equal(parse(&p, "[\"$sys.stats\"]"), 0);
+	assert_true(allows(&p, "$sys.stats"));
+	assert_false(allows(&p, "news"));
+	perm_set_free(&p);
+	assert_int_equal(parse(&p, "[\"$sys.*\"]"), CRIER_EAUTH_MALFORMED);
+	assert_int_equal(parse(&p, "[\"$other\"]"), CRIER_EAUTH_MALFORMED);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -177,6 +194,7 @@ int main(void)
 	        cmocka_unit_test(test_empty_and_null),
 	        cmocka_unit_test(test_invalid_patterns),
 	        cmocka_unit_test(test_null_json),
+	        cmocka_unit_test(test_reserved),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
