@@ -64,14 +64,17 @@ struct config {
 	uint64_t poll_timeout_ms;           /* how long a long-poll is held without messages */
 	int auth_mode;                      /* enum auth_mode: 0 off, 1 optional, 2 required */
 	char *jwt_key;                      /* HMAC secret (HS*), or NULL */
-	char *jwt_public_key;   /* PEM file of an RSA/EC public key (RS*, ES*), or NULL */
-	char *jwt_alg;          /* accepted algorithm, or NULL: from the key */
-	char *jwt_issuer;       /* required iss, or NULL */
-	char *jwt_audience;     /* required aud, or NULL */
-	uint64_t jwt_leeway_ms; /* clock skew allowed on exp/nbf */
-	char *jwt_cookie;       /* cookie holding the token, or NULL */
-	bool allow_query_token; /* accept ?token= */
-	char *publish_key;      /* bearer secret that may publish anywhere, or NULL */
+	char *jwt_public_key;      /* PEM file of an RSA/EC public key (RS*, ES*), or NULL */
+	char *jwt_alg;             /* accepted algorithm, or NULL: from the key */
+	char *jwt_issuer;          /* required iss, or NULL */
+	char *jwt_audience;        /* required aud, or NULL */
+	uint64_t jwt_leeway_ms;    /* clock skew allowed on exp/nbf */
+	char *jwt_cookie;          /* cookie holding the token, or NULL */
+	bool allow_query_token;    /* accept ?token= */
+	char *publish_key;         /* bearer secret that may publish anywhere, or NULL */
+	int engine;                /* 0 memory, 1 redis */
+	char *redis_url;           /* --redis-url (scheme checked; parsed by the engine) */
+	uint64_t redis_timeout_ms; /* a publish's bound on waiting for Redis */
 
 	/* Sources kept for config_reload: the command line and environment
 	 * as given at start-up (owned copies; env_ holds only the CRIER_*
