@@ -31,11 +31,17 @@ struct engine;
 struct engine_ops {
 	const char *name;
 	/* Assigns the next id to m (msg_set_id) and appends it to hist, taking
-	 * a reference; evicts what the limits require. Returns 0 or a code. */
+	 * a reference; evicts what the limits require. A message that already
+	 * has an id (from a remote engine: the hub's history is then a
+	 * replica) keeps it, and raises the sequence to it; one that has a
+	 * time_ms keeps it. Returns 0 or a code. */
 	int (*append)(struct engine *e, struct history *hist, struct msg *m,
 	              const struct engine_limits *lim, uint64_t now_ms);
 	/* Evicts messages older than the TTL (periodic). */
 	void (*expire)(struct engine *e, const struct engine_limits *lim, uint64_t now_ms);
+	/* Drops every message from history (a remote engine lost its history:
+	 * what is held here belongs to an old epoch). Not counted as evictions. */
+	void (*reset)(struct engine *e);
 	void (*free)(struct engine *e);
 };
 

@@ -238,6 +238,10 @@ static void wsp_publish(struct wsp_conn *pc, const struct wsproto_req *r)
 	} else if (rc == CRIER_EOVERLOAD) {
 		wsp_send_error(pc, r->ref, WSPROTO_E_CHANNEL_LIMIT,
 		               "channel limit (--max-channels) reached");
+	} else if (rc == CRIER_EREMOTE) {
+		wsp_send_error(pc, r->ref, WSPROTO_E_UNAVAILABLE,
+		               "publishing over /ws is not yet supported with --engine redis; "
+		               "publish with POST /pub/{channel}");
 	} else {
 		wsp_send_error(pc, r->ref, WSPROTO_E_INTERNAL, "out of memory");
 	}

@@ -56,6 +56,7 @@ static const char *const wsproto_code_names[WSPROTO_E_COUNT] = {
         [WSPROTO_E_INTERNAL] = "internal",
         [WSPROTO_E_UNAUTHORIZED] = "unauthorized",
         [WSPROTO_E_FORBIDDEN] = "forbidden",
+        [WSPROTO_E_UNAVAILABLE] = "unavailable",
 };
 
 const char *wsproto_code_name(enum wsproto_code c)

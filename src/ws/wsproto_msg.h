@@ -44,6 +44,7 @@ enum wsproto_code {
 	WSPROTO_E_INTERNAL,
 	WSPROTO_E_UNAUTHORIZED, /* the refresh token is invalid or expired */
 	WSPROTO_E_FORBIDDEN,    /* the connection's token does not grant the channel */
+	WSPROTO_E_UNAVAILABLE,  /* not offered by this configuration (publish with Redis) */
 	WSPROTO_E_COUNT
 };
 
