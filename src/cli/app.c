@@ -168,7 +168,7 @@ static void app_pub(struct http_ctx *ctx)
 	struct msg *m = msg_new(ctx->body, ctx->body_len, ev, ev_len, binary);
 	if (m && ctx->hc->app->redis) {
 		/* Answered when Redis has run the script (or refused to). */
-		engine_redis_publish(ctx->hc->app->redis, ctx, name, name_len, m);
+		engine_redis_http_publish(ctx->hc->app->redis, ctx, name, name_len, m);
 		msg_unref(m);
 		return;
 	}

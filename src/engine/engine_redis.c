@@ -77,15 +77,18 @@ struct er_conn {
 	uint64_t backoff_ms;
 	char epoch_candidate[9]; /* offered to the scripts when Redis has no epoch */
 	uv_timer_t retry;
+	uv_timer_t tick;  /* publish timeouts */
 	struct list pubs; /* struct er_pub.node, oldest first */
 };
 
-/* A parked HTTP publish. */
+/* A publish waiting for Redis (engine_redis_req to its caller). */
 struct er_pub {
-	struct list node;
+	struct list node; /* on c->pubs, oldest first */
 	struct er_conn *c;
-	struct http_conn *hc; /* NULL once answered or the client is gone */
-	struct msg *m;        /* payload, event and flags, kept for a NOSCRIPT retry */
+	engine_redis_done_fn done; /* NULL once answered or cancelled */
+	void *arg;
+	uint64_t sent_ms; /* loop time it was sent, for --redis-timeout */
+	struct msg *m;    /* payload, event and flags, kept for a NOSCRIPT retry */
 	bool retried;
 	uint8_t name_len;
 	char name[NAME_CHANNEL_MAX + 1];
@@ -442,11 +445,6 @@ static void er_connect(struct er_conn *c)
 
 /* ---- publish ---------------------------------------------------------- */
 
-static struct engine_redis *er_of_hc(struct http_conn *hc)
-{
-	return hc->app->redis;
-}
-
 static void er_pub_free(struct er_pub *p)
 {
 	list_unlink(&p->node);
@@ -454,56 +452,54 @@ static void er_pub_free(struct er_pub *p)
 	free(p);
 }
 
-static void er_pub_answer(struct er_pub *p, int status, const char *body)
+/* Tells the publisher (once); the record stays until Redis answers. */
+static void er_pub_answer(struct er_pub *p, const struct engine_redis_result *res)
 {
-	struct http_conn *hc = p->hc;
-	if (!hc)
+	engine_redis_done_fn done = p->done;
+	if (!done)
 		return;
-	p->hc = NULL;
-	http_deferred_respond(hc, status,
-	                      status == 200 ? "application/json" : "text/plain; charset=utf-8",
-	                      status == 503 ? "Retry-After: 1\r\n" : NULL, body, strlen(body));
+	p->done = NULL;
+	done(p->arg, res);
+}
+
+static void er_pub_fail(struct er_pub *p, int status, const char *message)
+{
+	er_pub_answer(p, &(struct engine_redis_result){.status = status, .message = message});
 }
 
 static void er_fail_pubs(struct er_conn *c)
 {
 	for (struct list *n = c->pubs.next; n != &c->pubs; n = n->next) {
 		struct er_pub *p = container_of(n, struct er_pub, node);
-		if (p->hc) {
+		if (p->done) {
 			er_count(&c->er->pub_errors_down);
-			er_pub_answer(p, 503,
-			              "503 Service Unavailable: the connection to Redis was lost; "
-			              "the message may or may not have been published\n");
+			er_pub_fail(
+			        p, 503,
+			        "the connection to Redis was lost; the message may or may not have "
+			        "been published");
 		}
 	}
 }
 
-/* The parked request's end: timeout (reason 0) or the client went away. */
-static void er_pub_cancel(struct http_conn *hc, int reason)
+/* Every 100 ms: publishes older than --redis-timeout are answered 503. */
+static void er_on_tick(uv_timer_t *t)
 {
-	struct engine_redis *er = er_of_hc(hc);
-	struct er_conn *c = &er->conns[hc->base.w->id];
+	struct er_conn *c = t->data;
+	uint64_t now = uv_now(&c->w->loop), limit = atomic_load(&c->er->timeout_ms);
 	for (struct list *n = c->pubs.next; n != &c->pubs; n = n->next) {
 		struct er_pub *p = container_of(n, struct er_pub, node);
-		if (p->hc != hc)
+		if (now - p->sent_ms < limit)
+			break; /* oldest first: the rest are younger */
+		if (!p->done)
 			continue;
-		if (reason == 0) {
-			er_count(&er->pub_errors_timeout);
-			log_warn("publish timed out waiting for redis",
-			         "channel=%.*s timeout_ms=%" PRIu64, (int)p->name_len, p->name,
-			         atomic_load(&er->timeout_ms));
-			er_pub_answer(p, 503,
-			              "503 Service Unavailable: Redis did not answer within "
-			              "--redis-timeout; the message may or may not have been "
-			              "published\n");
-		} else {
-			p->hc = NULL; /* the reply will find nobody to answer */
-		}
-		return;
+		er_count(&c->er->pub_errors_timeout);
+		log_warn("publish timed out waiting for redis", "channel=%.*s timeout_ms=%" PRIu64,
+		         (int)p->name_len, p->name, limit);
+		er_pub_fail(p, 503,
+		            "Redis did not answer within --redis-timeout; the message may or may "
+		            "not have been published");
 	}
 }
-
-static const struct http_deferred_ops er_pub_deferred = {.cancel = er_pub_cancel};
 
 static int er_pub_send(struct er_pub *p);
 
@@ -525,38 +521,34 @@ static void er_on_published(redisAsyncContext *ac, void *reply, void *priv)
 	    r->element[1]->type == REDIS_REPLY_INTEGER &&
 	    r->element[2]->type == REDIS_REPLY_INTEGER) {
 		struct id id = {.seq = (uint64_t)r->element[1]->integer};
-		char text[ID_STR_MAX], name[9] = {0}, body[512];
+		char text[ID_STR_MAX], name[9] = {0};
 		memcpy(name, r->element[0]->str, r->element[0]->len < 8 ? r->element[0]->len : 8);
 		er_epoch_seen(p->c, r->element[0]->str, r->element[0]->len);
 		id.epoch = (uint32_t)strtoul(name, NULL, 16);
 		id_format(&id, text);
 		er_count(&er->published);
-		if (p->hc) {
-			uint32_t subs = hub_channel_subs(er->hub, p->name, p->name_len);
-			snprintf(body, sizeof(body),
-			         "{\"id\":\"%s\",\"channel\":\"%.*s\",\"subscribers\":%u,\"nodes\":"
-			         "%lld}\n",
-			         text, (int)p->name_len, p->name, subs, r->element[2]->integer);
-			er_pub_answer(p, 200, body);
-		}
+		er_pub_answer(p, &(struct engine_redis_result){.status = 200,
+		                                               .id = text,
+		                                               .nodes = r->element[2]->integer,
+		                                               .channel = p->name,
+		                                               .channel_len = p->name_len});
 	} else if (r && r->type == REDIS_REPLY_ERROR) {
 		er_count(&er->pub_errors_script);
 		log_error("publish script failed in redis", "channel=%.*s error=\"%s\"",
 		          (int)p->name_len, p->name, r->str);
-		char body[640];
-		snprintf(body, sizeof(body),
-		         "500 Internal Server Error: the Redis engine's publish script failed: "
-		         "%.500s\n",
+		char msg[600];
+		snprintf(msg, sizeof(msg), "the Redis engine's publish script failed: %.500s",
 		         r->str);
-		er_pub_answer(p, 500, body);
+		er_pub_fail(p, 500, msg);
 	} else if (r) {
 		er_count(&er->pub_errors_script);
-		er_pub_answer(p, 500, "500 Internal Server Error: unexpected reply from Redis\n");
+		er_pub_fail(p, 500, "unexpected reply from Redis");
 	} else {
 		er_count(&er->pub_errors_down);
-		er_pub_answer(p, 503,
-		              "503 Service Unavailable: the connection to Redis was lost; the "
-		              "message may or may not have been published\n");
+		er_pub_fail(
+		        p, 503,
+		        "the connection to Redis was lost; the message may or may not have been "
+		        "published");
 	}
 	er_pub_free(p);
 }
@@ -569,7 +561,7 @@ static int er_pub_send(struct er_pub *p)
 	int mn = snprintf(maxlen, sizeof(maxlen), "%u", atomic_load(&er->history_size));
 	int tn = snprintf(ttl, sizeof(ttl), "%" PRIu64, atomic_load(&er->history_ttl_ms));
 	int nn = snprintf(now, sizeof(now), "%" PRId64, clock_wall_ms());
-	const char *argv[15] = {
+	const char *argv[14] = {
 	        p->retried ? "EVAL" : "EVALSHA",
 	        p->retried ? redis_script_publish : er->sha_publish,
 	        "3",
@@ -585,7 +577,7 @@ static int er_pub_send(struct er_pub *p)
 	        now,
 	        p->c->epoch_candidate,
 	};
-	size_t lens[15] = {
+	size_t lens[14] = {
 	        strlen(argv[0]),
 	        p->retried ? redis_script_publish_len : 40,
 	        1,
@@ -604,40 +596,100 @@ static int er_pub_send(struct er_pub *p)
 	return er_send(p->c, er_on_published, p, 14, argv, lens);
 }
 
-void engine_redis_publish(struct engine_redis *er, struct http_ctx *ctx, const char *name,
-                          size_t len, struct msg *m)
+struct engine_redis_req *engine_redis_publish(struct engine_redis *er, struct worker *w,
+                                              const char *name, size_t len, struct msg *m,
+                                              engine_redis_done_fn done, void *arg, int *err)
 {
-	struct er_conn *c = &er->conns[ctx->w->id];
+	struct er_conn *c = &er->conns[w->id];
 	if (!c->up) {
 		er_count(&er->pub_errors_down);
-		http_respond(ctx, 503, "text/plain; charset=utf-8", "Retry-After: 1\r\n",
-		             "503 Service Unavailable: the Redis engine is unavailable "
-		             "(reconnecting)\n",
-		             73);
-		return;
+		*err = CRIER_EENGINE_DOWN;
+		return NULL;
 	}
 	struct er_pub *p = calloc(1, sizeof(*p));
 	if (!p) {
-		http_respond(ctx, 500, "text/plain; charset=utf-8", NULL,
-		             "500 Internal Server Error: out of memory\n", 41);
-		return;
+		*err = CRIER_ENOMEM;
+		return NULL;
 	}
 	p->c = c;
 	p->m = msg_ref(m);
 	p->name_len = (uint8_t)len;
 	memcpy(p->name, name, len);
+	p->sent_ms = uv_now(&w->loop);
 	list_push(&c->pubs, &p->node);
 	if (er_pub_send(p) != 0) {
 		er_pub_free(p);
 		er_count(&er->pub_errors_down);
-		http_respond(ctx, 503, "text/plain; charset=utf-8", "Retry-After: 1\r\n",
-		             "503 Service Unavailable: the Redis engine is unavailable "
-		             "(reconnecting)\n",
-		             73);
+		*err = CRIER_EENGINE_DOWN;
+		return NULL;
+	}
+	p->done = done;
+	p->arg = arg;
+	return (struct engine_redis_req *)p;
+}
+
+void engine_redis_cancel(struct engine_redis_req *req)
+{
+	((struct er_pub *)req)->done = NULL; /* the reply will find nobody to tell */
+}
+
+/* ---- POST /pub with the Redis engine ------------------------------------ */
+
+static const char er_unavailable[] =
+        "503 Service Unavailable: the Redis engine is unavailable (reconnecting)\n";
+
+static void er_http_done(void *arg, const struct engine_redis_result *res)
+{
+	struct http_conn *hc = arg;
+	char body[768];
+	if (res->status != 200) {
+		snprintf(body, sizeof(body), "%d %s: %s\n", res->status, http_reason(res->status),
+		         res->message);
+		http_deferred_respond(hc, res->status, "text/plain; charset=utf-8",
+		                      res->status == 503 ? "Retry-After: 1\r\n" : NULL, body,
+		                      strlen(body));
 		return;
 	}
-	p->hc = ctx->hc;
-	http_defer(ctx, &er_pub_deferred, atomic_load(&er->timeout_ms));
+	uint32_t subs = hub_channel_subs(hc->app->hub, res->channel, res->channel_len);
+	int n = snprintf(body, sizeof(body),
+	                 "{\"id\":\"%s\",\"channel\":\"%.*s\",\"subscribers\":%u,\"nodes\":%lld}\n",
+	                 res->id, (int)res->channel_len, res->channel, subs, res->nodes);
+	http_deferred_respond(hc, 200, "application/json", NULL, body, (size_t)n);
+}
+
+/* The parked request's end: the safety timeout (reason 0; the engine's own
+ * --redis-timeout normally answers first) or the client went away. */
+static void er_http_cancel(struct http_conn *hc, int reason)
+{
+	struct er_conn *c = &hc->app->redis->conns[hc->base.w->id];
+	for (struct list *n = c->pubs.next; n != &c->pubs; n = n->next) {
+		struct er_pub *p = container_of(n, struct er_pub, node);
+		if (p->arg != hc || p->done != er_http_done)
+			continue;
+		if (reason == 0)
+			er_pub_fail(p, 503, "Redis did not answer in time");
+		else
+			p->done = NULL;
+		return;
+	}
+}
+
+static const struct http_deferred_ops er_http_deferred = {.cancel = er_http_cancel};
+
+void engine_redis_http_publish(struct engine_redis *er, struct http_ctx *ctx, const char *name,
+                               size_t len, struct msg *m)
+{
+	int err = 0;
+	if (!engine_redis_publish(er, ctx->w, name, len, m, er_http_done, ctx->hc, &err)) {
+		if (err == CRIER_ENOMEM)
+			http_respond(ctx, 500, "text/plain; charset=utf-8", NULL,
+			             "500 Internal Server Error: out of memory\n", 41);
+		else
+			http_respond(ctx, 503, "text/plain; charset=utf-8", "Retry-After: 1\r\n",
+			             er_unavailable, sizeof(er_unavailable) - 1);
+		return;
+	}
+	http_defer(ctx, &er_http_deferred, atomic_load(&er->timeout_ms) + 1000);
 }
 
 /* ---- the wanted channels (worker 0) ------------------------------------ */
@@ -1041,6 +1093,11 @@ static void er_conn_init(struct engine_redis *er, struct er_conn *c, struct work
 	uv_timer_init(&w->loop, &c->retry);
 	c->retry.data = c;
 	uv_timer_start(&c->retry, er_on_retry, 0, 0); /* connect from the worker's thread */
+	if (!is_sub) {
+		uv_timer_init(&w->loop, &c->tick);
+		c->tick.data = c;
+		uv_timer_start(&c->tick, er_on_tick, 100, 100);
+	}
 }
 
 struct engine_redis *engine_redis_new(struct hub *h, struct server *srv, const struct config *cfg,

@@ -43,13 +43,43 @@ void engine_redis_free(struct engine_redis *er);
 /* Adopts reloaded history bounds and timeout. Any thread. */
 void engine_redis_set_config(struct engine_redis *er, const struct config *cfg);
 
-/* Answers POST /pub/{name} with the message m (its payload, event and
- * binary flag; the caller keeps its reference): parks the request and
- * answers 200 with the id when Redis has run the script, 503 at once
- * while Redis is away or after --redis-timeout, 500 when the script
- * fails. Worker thread of ctx. */
-void engine_redis_publish(struct engine_redis *er, struct http_ctx *ctx, const char *name,
-                          size_t len, struct msg *m);
+/* How a publish ended. */
+struct engine_redis_result {
+	int status;          /* 200; 503 (Redis away, lost, or over --redis-timeout); 500 */
+	const char *id;      /* 200: the id's text */
+	long long nodes;     /* 200: nodes subscribed to the channel that received it */
+	const char *channel; /* 200: the channel */
+	size_t channel_len;
+	const char *message; /* otherwise: what went wrong, a phrase for the client */
+};
+
+/* Called once on the publishing worker's thread; res is valid during the call. */
+typedef void (*engine_redis_done_fn)(void *arg, const struct engine_redis_result *res);
+
+struct engine_redis_req;
+
+/*
+ * Publishes m (its payload, event and binary flag; the caller keeps its
+ * reference) on channel name through publish.lua, on worker w's
+ * connection (w's thread). done(arg, ...) is called exactly once, later:
+ * when Redis has run the script, or the connection is lost, or after
+ * --redis-timeout, unless cancelled first. Returns the request, or NULL
+ * with *err = CRIER_EENGINE_DOWN (Redis is away: answer 503 now) or
+ * CRIER_ENOMEM, and then done is never called.
+ */
+struct engine_redis_req *engine_redis_publish(struct engine_redis *er, struct worker *w,
+                                              const char *name, size_t len, struct msg *m,
+                                              engine_redis_done_fn done, void *arg, int *err);
+
+/* done will not be called (its publisher is gone). Worker thread of req. */
+void engine_redis_cancel(struct engine_redis_req *req);
+
+/* POST /pub/{name} with the Redis engine: parks the request and answers
+ * 200 {"id","channel","subscribers","nodes"} when Redis has run the
+ * script, 503 at once while Redis is away or after --redis-timeout, 500
+ * when the script fails. Worker thread of ctx. */
+void engine_redis_http_publish(struct engine_redis *er, struct http_ctx *ctx, const char *name,
+                               size_t len, struct msg *m);
 
 /* True while every connection of the node is up. Any thread. */
 bool engine_redis_up(struct engine_redis *er);

@@ -16,6 +16,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "engine/engine_redis.h"
 #include "hub/hub.h"
 #include "hub/msg_json.h"
 #include "net/worker.h"
@@ -34,9 +35,19 @@ struct wsp_sub {
 	struct list node; /* on pc->subs */
 };
 
+/* A publish waiting for the Redis engine; acknowledged in request order
+ * (one connection's publishes share its worker's pipelined connection). */
+struct wsp_pub {
+	struct list node; /* on pc->pubs */
+	struct wsp_conn *pc;
+	struct engine_redis_req *req;
+	char ref[WSPROTO_REF_MAX + 1];
+};
+
 struct wsp_conn {
 	struct ws_conn *wc;
 	struct list subs;
+	struct list pubs;    /* struct wsp_pub.node: publishes waiting for Redis */
 	struct auth_id id;   /* who the connection is (the upgrade's token, or a refresh's) */
 	struct deadline exp; /* that token's expiry, when it has one */
 };
@@ -222,12 +233,60 @@ static void wsp_unsubscribe(struct wsp_conn *pc, const struct wsproto_req *r)
 	wsp_send_ack(pc, r->ref, NULL);
 }
 
+static void wsp_pub_done(void *arg, const struct engine_redis_result *res)
+{
+	struct wsp_pub *pp = arg;
+	struct wsp_conn *pc = pp->pc;
+	if (res->status == 200) {
+		char extra[128];
+		snprintf(extra, sizeof(extra), ",\"id\":\"%s\",\"subscribers\":%u", res->id,
+		         hub_channel_subs(((struct http_conn *)pc->wc)->app->hub, res->channel,
+		                          res->channel_len));
+		wsp_send_ack(pc, pp->ref, extra);
+	} else {
+		wsp_send_error(pc, pp->ref,
+		               res->status == 503 ? WSPROTO_E_UNAVAILABLE : WSPROTO_E_INTERNAL,
+		               res->message);
+	}
+	list_unlink(&pp->node);
+	free(pp);
+}
+
+/* Publish through the Redis engine: acknowledged when Redis has run it. */
+static void wsp_publish_remote(struct wsp_conn *pc, const struct wsproto_req *r, struct msg *m)
+{
+	struct http_conn *hc = (struct http_conn *)pc->wc;
+	struct wsp_pub *pp = calloc(1, sizeof(*pp));
+	int err = CRIER_ENOMEM;
+	if (pp) {
+		pp->pc = pc;
+		snprintf(pp->ref, sizeof(pp->ref), "%s", r->ref);
+		pp->req = engine_redis_publish(hc->app->redis, hc->base.w, r->channels[0],
+		                               r->channel_lens[0], m, wsp_pub_done, pp, &err);
+	}
+	if (pp && pp->req) {
+		list_push(&pc->pubs, &pp->node);
+		return;
+	}
+	free(pp);
+	if (err == CRIER_EENGINE_DOWN)
+		wsp_send_error(pc, r->ref, WSPROTO_E_UNAVAILABLE,
+		               "the Redis engine is unavailable (reconnecting)");
+	else
+		wsp_send_error(pc, r->ref, WSPROTO_E_INTERNAL, "out of memory");
+}
+
 static void wsp_publish(struct wsp_conn *pc, const struct wsproto_req *r)
 {
 	if (!wsp_granted(pc, r, AUTH_PUBLISH))
 		return;
 	struct hub *hub = ((struct http_conn *)pc->wc)->app->hub;
 	struct msg *m = msg_new(r->data, r->data_len, r->event, r->event_len, r->binary);
+	if (m && ((struct http_conn *)pc->wc)->app->redis) {
+		wsp_publish_remote(pc, r, m);
+		msg_unref(m);
+		return;
+	}
 	uint32_t subs = 0;
 	int rc = m ? hub_publish(hub, r->channels[0], r->channel_lens[0], m, &subs) : CRIER_ENOMEM;
 	if (rc == 0) {
@@ -238,10 +297,6 @@ static void wsp_publish(struct wsp_conn *pc, const struct wsproto_req *r)
 	} else if (rc == CRIER_EOVERLOAD) {
 		wsp_send_error(pc, r->ref, WSPROTO_E_CHANNEL_LIMIT,
 		               "channel limit (--max-channels) reached");
-	} else if (rc == CRIER_EREMOTE) {
-		wsp_send_error(pc, r->ref, WSPROTO_E_UNAVAILABLE,
-		               "publishing over /ws is not yet supported with --engine redis; "
-		               "publish with POST /pub/{channel}");
 	} else {
 		wsp_send_error(pc, r->ref, WSPROTO_E_INTERNAL, "out of memory");
 	}
@@ -356,6 +411,7 @@ static void wsp_open(struct ws_conn *wc)
 	}
 	pc->wc = wc;
 	list_init(&pc->subs);
+	list_init(&pc->pubs);
 	ws_conn_set_user(wc, pc);
 }
 
@@ -377,6 +433,12 @@ static void wsp_close(struct ws_conn *wc)
 		return;
 	while (!list_empty(&pc->subs))
 		wsp_free_sub(container_of(list_first(&pc->subs), struct wsp_sub, node));
+	while (!list_empty(&pc->pubs)) {
+		struct wsp_pub *pp = container_of(list_first(&pc->pubs), struct wsp_pub, node);
+		engine_redis_cancel(pp->req);
+		list_unlink(&pp->node);
+		free(pp);
+	}
 	deadline_cancel(&((struct http_conn *)wc)->base.w->deadlines, &pc->exp);
 	auth_id_free(&pc->id);
 	free(pc);

@@ -94,16 +94,32 @@ test('a Lua error (a non-stream at the history key) answers 500 with the reason;
 	assert.ok(a.running);
 });
 
-test('/ws publish answers a clear error under the Redis engine', T, async (t) => {
+test('/ws publish goes through Redis: acknowledged with the id, delivered on the other node; unavailable while Redis is away', T, async (t) => {
 	const redis = await startRedis(t);
-	const a = await node(t, redis);
-	await healthy(a);
+	const [a, b] = await Promise.all([node(t, redis), node(t, redis)]);
+	await Promise.all([healthy(a), healthy(b)]);
+	const sub = await SseSub.open(b, '/sub/wsp');
 	const { V1 } = await import('./lib/crierv1.mjs');
 	const c = await V1.open(a);
-	const f = await c.request({ op: 'publish', channel: 'x', data: 'hi' });
+	const ids = [];
+	for (let i = 0; i < 10; i++) {
+		const f = await c.request({ op: 'publish', ref: `p${i}`, channel: 'wsp', event: 'e', data: `w${i}` });
+		assert.equal(f.op, 'ack', JSON.stringify(f));
+		assert.equal(f.ref, `p${i}`);
+		ids.push(f.id);
+	}
+	assert.equal(checkIncreasing(ids), '');
+	await sub.waitEvents(10, 10000);
+	assert.deepEqual(
+		events(sub).map((e) => [e.id, e.event, e.data]),
+		ids.map((id, i) => [id, 'e', `w${i}`])
+	);
+	await redis.kill();
+	await a.waitForLog(/msg="redis connection lost"/, 5000);
+	const f = await c.request({ op: 'publish', ref: 'down', channel: 'wsp', data: 'x' });
 	assert.equal(f.op, 'error');
 	assert.equal(f.code, 'unavailable');
-	assert.match(f.message, /POST \/pub/);
+	assert.match(f.message, /Redis/);
 });
 
 test('resume on another node: subscribe on A, drop, resume on B from the last id, no loss and no duplicate while publishing continues', T, async (t) => {
@@ -259,4 +275,25 @@ test('FLUSHALL: the next publish starts a new epoch and live subscribers get a g
 	const lg = gapOf(events(late)[0]);
 	assert.equal(lg.reason, 'epoch');
 	assert.equal(events(late)[1].id, fresh);
+});
+
+test('Redis that stops answering (SIGSTOP): publishes answer 503 after --redis-timeout, not later; fine again after SIGCONT', T, async (t) => {
+	const redis = await startRedis(t);
+	const a = await node(t, redis, ['--redis-timeout', '300ms']);
+	await healthy(a);
+	await publishOk(a, 'stall', 'before');
+	redis.proc.kill('SIGSTOP');
+	try {
+		const t0 = Date.now();
+		const r = await publish(a, 'stall', 'during');
+		const took = Date.now() - t0;
+		assert.equal(r.status, 503, r.text);
+		assert.match(r.text, /--redis-timeout/);
+		assert.ok(took >= 250 && took < 1500, `answered after ${took} ms`);
+	} finally {
+		redis.proc.kill('SIGCONT');
+	}
+	await until(async () => (await publish(a, 'stall', 'after')).status === 200, 10000, 'publishing again');
+	const m = (await fetchMetrics(a)).parsed;
+	assert.ok(sample0(m, 'crier_redis_publish_errors_total', { reason: 'timeout' }) >= 1);
 });
