@@ -580,7 +580,9 @@ static void hub_unwait(struct hub_sub *s)
 		hub_resume_point(h, s, since, len);
 	}
 	uv_mutex_unlock(&h->lock);
-	if (!s->live)
+	if (s->ops->started)
+		s->ops->started(s);
+	if (!s->live && !s->dead)
 		hub_catchup(s);
 }
 

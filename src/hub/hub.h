@@ -100,6 +100,11 @@ struct hub_sink_ops {
 	 * live messages, or one catch-up batch), e.g. to answer a long-poll
 	 * with everything that arrived together. */
 	void (*batch_end)(struct hub_sub *s);
+	/* Optional: a subscriber that waited for a remote engine to load its
+	 * channels (s->waiting after hub_subscribe) starts now; its replay and
+	 * gap notice follow, and hub_sub_preview tells what they will be
+	 * (e.g. for a subscribe acknowledgement held until then). */
+	void (*started)(struct hub_sub *s);
 };
 
 enum hub_slow_policy { HUB_SLOW_DISCONNECT = 0, HUB_SLOW_CATCHUP };

@@ -32,8 +32,11 @@ struct wsp_conn;
 struct wsp_sub {
 	struct hub_sub sub; /* first: the sink's hub_sub is the wsp_sub */
 	struct wsp_conn *pc;
-	struct list node; /* on pc->subs */
+	struct list node;                  /* on pc->subs */
+	char ack_ref[WSPROTO_REF_MAX + 1]; /* the held ack's ref, while the engine loads */
 };
+
+static void wsp_started(struct hub_sub *s);
 
 /* A publish waiting for the Redis engine; acknowledged in request order
  * (one connection's publishes share its worker's pipelined connection). */
@@ -108,6 +111,7 @@ static const struct hub_sink_ops wsp_sink = {
         .queued = wsp_queued,
         .pushback = wsp_pushback,
         .slow = wsp_slow,
+        .started = wsp_started,
 };
 
 static void wsp_send_error(struct wsp_conn *pc, const char *ref, enum wsproto_code code,
@@ -162,6 +166,28 @@ static bool wsp_granted(struct wsp_conn *pc, const struct wsproto_req *r, enum a
 	return true;
 }
 
+/* The subscribe ack: {"op":"ack","ref":..,"replayed":N[,"gap":{..}]}. */
+static void wsp_ack_subscribe(struct wsp_conn *pc, const char *ref, struct hub_sub *s)
+{
+	struct buf gap = {0}, extra = {0};
+	uint32_t n = hub_sub_preview(s, &gap);
+	buf_printf(&extra, ",\"replayed\":%u", n);
+	if (gap.len) {
+		buf_puts(&extra, ",\"gap\":");
+		buf_append(&extra, gap.data, gap.len);
+	}
+	buf_append(&extra, "", 1); /* a C string for wsp_send_ack */
+	wsp_send_ack(pc, ref, extra.data);
+	buf_free(&gap);
+	buf_free(&extra);
+}
+
+static void wsp_started(struct hub_sub *s)
+{
+	struct wsp_sub *ps = (struct wsp_sub *)s;
+	wsp_ack_subscribe(ps->pc, ps->ack_ref, s);
+}
+
 static void wsp_subscribe(struct wsp_conn *pc, struct worker *w, const struct wsproto_req *r)
 {
 	if (!wsp_granted(pc, r, AUTH_SUBSCRIBE))
@@ -196,17 +222,13 @@ static void wsp_subscribe(struct wsp_conn *pc, struct worker *w, const struct ws
 		return;
 	}
 	list_push(&pc->subs, &ps->node);
-	struct buf gap = {0}, extra = {0};
-	uint32_t n = hub_sub_preview(&ps->sub, &gap);
-	buf_printf(&extra, ",\"replayed\":%u", n);
-	if (gap.len) {
-		buf_puts(&extra, ",\"gap\":");
-		buf_append(&extra, gap.data, gap.len);
+	if (ps->sub.waiting) {
+		/* The Redis engine is loading a channel: the ack, which says what
+		 * the replay will be, goes out when the subscription starts. */
+		snprintf(ps->ack_ref, sizeof(ps->ack_ref), "%s", r->ref);
+		return;
 	}
-	buf_append(&extra, "", 1); /* a C string for wsp_send_ack */
-	wsp_send_ack(pc, r->ref, extra.data);
-	buf_free(&gap);
-	buf_free(&extra);
+	wsp_ack_subscribe(pc, r->ref, &ps->sub);
 	hub_sub_start(&ps->sub);
 	return;
 oom:

@@ -29,6 +29,17 @@ function events(sub) {
 	return sub.eventList().map((e) => ({ id: e.id, event: e.event, data: e.data }));
 }
 
+/** sub.waitEvents, and on a timeout the node's Redis counters and log tail. */
+async function waitEv(sub, n, s, timeoutMs = 10000) {
+	try {
+		await sub.waitEvents(n, timeoutMs);
+	} catch (e) {
+		const m = await s.request(get('/metrics', ['Connection: close'])).catch(() => ({ text: '' }));
+		const lines = m.text.split('\n').filter((l) => /^crier_(redis|hub_(published|deliveries|gaps))/.test(l));
+		throw new Error(`${e.message}\n${lines.join('\n')}\n${s.tail(15)}`);
+	}
+}
+
 function gapOf(ev) {
 	assert.equal(ev.event, 'crier.gap', `expected a crier.gap event, got ${JSON.stringify(ev)}`);
 	return JSON.parse(ev.data);
@@ -217,7 +228,7 @@ test('Redis killed and replaced mid-run: publishes fail fast with 503, /healthz 
 	const sub = await SseSub.open(b, '/sub/outage');
 	const before = [];
 	for (let i = 0; i < 5; i++) before.push(await publishOk(a, 'outage', `before${i}`));
-	await sub.waitEvents(5, 10000);
+	await waitEv(sub, 5, b);
 	await redis.kill();
 	await a.waitForLog(/msg="redis connection lost"/, 5000);
 	const t0 = Date.now();
@@ -257,7 +268,7 @@ test('FLUSHALL: the next publish starts a new epoch and live subscribers get a g
 	await Promise.all([healthy(a), healthy(b)]);
 	const sub = await SseSub.open(b, '/sub/flush');
 	const old = await publishOk(a, 'flush', 'old');
-	await sub.waitEvents(1, 10000);
+	await waitEv(sub, 1, b);
 	await redis.cli('FLUSHALL');
 	const fresh = await publishOk(a, 'flush', 'fresh');
 	assert.notEqual(parseId(fresh).epoch, parseId(old).epoch);
