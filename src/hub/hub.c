@@ -26,8 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HUB_BATCH_MAX    1024  /* messages per catch-up step */
-#define HUB_REAPED_SLOTS 16384 /* remembered reaped channels (256 KiB) */
+#define HUB_BATCH_MAX      1024  /* messages per catch-up step */
+#define HUB_REAPED_SLOTS   16384 /* remembered reaped channels (256 KiB) */
+#define HUB_LIVE_MARGIN_MS 100   /* clock slack between nodes, for a remote engine's live start */
 
 /* A reaped channel's evicted_seq, so that re-creating the channel keeps
  * the gap contract: a resume from before its evicted messages is still
@@ -557,13 +558,17 @@ static void hub_unwait(struct hub_sub *s)
 	if (!s->resume_pending) {
 		/* Live from when it subscribed, not from now: what was published
 		 * while the channel loaded is in history, after the newest
-		 * message older than the subscription. */
+		 * message older than the subscription. Times come from the
+		 * publishing node's clock (to the ms): a margin makes a message
+		 * published as it subscribed arrive, rather than be skipped. */
+		uint64_t since =
+		        s->waited_ms > HUB_LIVE_MARGIN_MS ? s->waited_ms - HUB_LIVE_MARGIN_MS : 0;
 		uint64_t cur = 0;
 		for (uint32_t i = 0; i < s->n_chans; i++) {
 			const struct history *hist = &s->chans[i].ch->hist;
 			for (uint32_t k = hist->len; k-- > 0;) {
 				const struct msg *m = history_at(hist, k);
-				if (m->time_ms < s->waited_ms) {
+				if (m->time_ms < since) {
 					cur = m->id.seq > cur ? m->id.seq : cur;
 					break;
 				}
