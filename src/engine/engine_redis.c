@@ -782,6 +782,21 @@ static struct msg *er_msg(const struct redis_wire_msg *w)
 
 static void er_load(struct engine_redis *er, struct er_chan *ch);
 
+/* Keeps a live message for after the channel's load (a reference). */
+static bool er_chan_hold(struct er_chan *ch, struct msg *m)
+{
+	if (ch->n_pending == ch->cap_pending) {
+		size_t cap = ch->cap_pending ? ch->cap_pending * 2 : 16;
+		struct msg **p = realloc(ch->pending, cap * sizeof(*p));
+		if (!p)
+			return false;
+		ch->pending = p;
+		ch->cap_pending = cap;
+	}
+	ch->pending[ch->n_pending++] = msg_ref(m);
+	return true;
+}
+
 /* A live message on the subscription connection. */
 static void er_on_message(struct engine_redis *er, const redisReply *chan, const redisReply *data)
 {
@@ -800,14 +815,11 @@ static void er_on_message(struct engine_redis *er, const redisReply *chan, const
 	struct msg *m = er_msg(&w);
 	if (!m)
 		return;
-	if (ch->state == ER_READY) {
+	if (ch->state == ER_READY)
 		er_chan_deliver(er, ch, m);
-	} else if (ch->n_pending < ch->cap_pending ||
-	           (ch->pending =
-	                    realloc(ch->pending, (ch->cap_pending = ch->cap_pending * 2 + 16) *
-	                                                 sizeof(*ch->pending)))) {
-		ch->pending[ch->n_pending++] = msg_ref(m); /* after the load */
-	}
+	else if (!er_chan_hold(ch, m))
+		log_error("out of memory holding a message while a channel loads", "channel=%.*s",
+		          (int)ch->name_len, ch->name);
 	msg_unref(m);
 }
 

@@ -89,6 +89,19 @@ test('publish on A: B and C (SSE, WebSocket) and A receive every message in id o
 	assert.ok(sample0(m, 'crier_redis_messages_total') >= 60);
 });
 
+test('pipelined publishes on one keep-alive connection are answered in order, each once', T, async (t) => {
+	const redis = await startRedis(t);
+	const a = await node(t, redis);
+	await healthy(a);
+	const p = await Publisher.open(a);
+	// Written back to back: each request waits, parked, behind the one before.
+	const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => p.publish('piped', `x${i}`)));
+	for (const r of answers) assert.equal(r.status, 200, r.text);
+	const ids = answers.map((r) => r.json.id);
+	assert.equal(checkIncreasing(ids), '');
+	assert.equal(await redis.cli('XLEN', 'crier:h:piped'), '20');
+});
+
 test('a Lua error (a non-stream at the history key) answers 500 with the reason; the node keeps serving', T, async (t) => {
 	const redis = await startRedis(t);
 	const a = await node(t, redis);
@@ -103,6 +116,29 @@ test('a Lua error (a non-stream at the history key) answers 500 with the reason;
 	const m = (await fetchMetrics(a)).parsed;
 	assert.equal(sample0(m, 'crier_redis_publish_errors_total', { reason: 'script' }), 1);
 	assert.ok(a.running);
+});
+
+test('a malformed message on a node pub/sub channel is dropped, logged and counted; the stream goes on', T, async (t) => {
+	const redis = await startRedis(t);
+	const a = await node(t, redis);
+	await healthy(a);
+	const sub = await SseSub.open(a, '/sub/junk');
+	const first = await publishOk(a, 'junk', 'one');
+	await waitEv(sub, 1, a);
+	await redis.cli('PUBLISH', 'crier:c:junk', 'not a crier message');
+	await redis.cli('PUBLISH', 'crier:c:junk', 'zzzzzzzz-1\nt1\n\nbad epoch');
+	const second = await publishOk(a, 'junk', 'two');
+	await waitEv(sub, 2, a);
+	assert.deepEqual(
+		events(sub).map((e) => [e.id, e.data]),
+		[
+			[first, 'one'],
+			[second, 'two'],
+		]
+	);
+	await a.waitForLog(/msg="dropped a malformed message from redis"/);
+	const m = (await fetchMetrics(a)).parsed;
+	assert.equal(sample0(m, 'crier_redis_bad_messages_total'), 2);
 });
 
 test('/ws publish goes through Redis: acknowledged with the id, delivered on the other node; unavailable while Redis is away', T, async (t) => {
