@@ -3,10 +3,14 @@
  *
  * The hub talks to its engine through this table. The memory engine (the
  * default) keeps the sequence and every channel's history in process
- * memory; the Redis engine (later) keeps them in Redis so that several
- * nodes share one sequence. All calls are made with the hub lock held,
- * which is what puts id assignment, history append and the hand-off to the
- * workers in one order.
+ * memory. All calls are made with the hub lock held, which is what puts id
+ * assignment, history append and the hand-off to the workers in one order.
+ *
+ * The Redis engine (engine_redis.h) is not a row of this table: Redis
+ * answers asynchronously, and a publish cannot hold the hub lock across a
+ * round trip. It assigns ids in Redis and hands the hub finished messages
+ * (hub_deliver); the hub keeps using this table, with ids preset, for its
+ * local replica of the history.
  */
 #ifndef CRIER_ENGINE_ENGINE_H
 #define CRIER_ENGINE_ENGINE_H
