@@ -46,6 +46,9 @@ struct engine_ops {
 	/* Drops every message from history (a remote engine lost its history:
 	 * what is held here belongs to an old epoch). Not counted as evictions. */
 	void (*reset)(struct engine *e);
+	/* Drops one channel's history (a replica's channel nobody here wants:
+	 * the remote engine still holds it). Not counted as evictions. */
+	void (*drop)(struct engine *e, struct history *hist);
 	void (*free)(struct engine *e);
 };
 

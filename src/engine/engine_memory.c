@@ -104,6 +104,17 @@ static void engine_memory_reset(struct engine *e)
 	e->count = 0;
 }
 
+static void engine_memory_drop(struct engine *e, struct history *hist)
+{
+	struct msg *m;
+	while ((m = history_pop(hist)) != NULL) {
+		list_unlink(&m->hist_node);
+		e->bytes -= m->data_len;
+		e->count--;
+		msg_unref(m);
+	}
+}
+
 static void engine_memory_free(struct engine *e)
 {
 	free(e); /* channel histories are cleared by the hub, which owns them */
@@ -114,6 +125,7 @@ static const struct engine_ops engine_memory_ops = {
         .append = engine_memory_append,
         .expire = engine_memory_expire,
         .reset = engine_memory_reset,
+        .drop = engine_memory_drop,
         .free = engine_memory_free,
 };
 

@@ -47,7 +47,10 @@
 #define ER_MAINT_MS       250  /* worker 0: retry loads that failed */
 #define ER_KEY_MAX        (8 + NAME_CHANNEL_MAX + 1)
 
-enum er_state { ER_SUBSCRIBING = 0, ER_LOADING, ER_READY };
+/* UNSUBSCRIBING waits for Redis's confirmation before a channel can be
+ * subscribed again: hiredis drops a channel's callback when the
+ * unsubscribe reply arrives, even if a new SUBSCRIBE was sent meanwhile. */
+enum er_state { ER_SUBSCRIBING = 0, ER_LOADING, ER_READY, ER_UNSUBSCRIBING };
 
 /* One channel this node wants (worker 0 only). */
 struct er_chan {
@@ -57,6 +60,7 @@ struct er_chan {
 	bool loaded_once;     /* a load completed: later ones refill after last_seq */
 	bool load_failed;     /* retry from the maintenance timer */
 	bool sync_again;      /* a resume asked while loading: load once more */
+	bool resubscribe;     /* wanted again while unsubscribing */
 	uint32_t gen;         /* bumped on every state reset: stale replies are ignored */
 	uint64_t last_seq;    /* newest seq handed to the hub (0: none) */
 	struct msg **pending; /* live messages while loading, in arrival order */
@@ -810,7 +814,7 @@ static void er_on_message(struct engine_redis *er, const redisReply *chan, const
 		return;
 	}
 	struct er_chan *ch = er_chan_find(er, chan->str + 8, chan->len - 8);
-	if (!ch)
+	if (!ch || ch->state == ER_UNSUBSCRIBING)
 		return; /* no longer wanted here */
 	struct msg *m = er_msg(&w);
 	if (!m)
@@ -821,6 +825,32 @@ static void er_on_message(struct engine_redis *er, const redisReply *chan, const
 		log_error("out of memory holding a message while a channel loads", "channel=%.*s",
 		          (int)ch->name_len, ch->name);
 	msg_unref(m);
+}
+
+static void er_chan_remove(struct engine_redis *er, struct er_chan *ch)
+{
+	for (struct er_chan **pp = &er->buckets[ch->hash & (er->n_buckets - 1)]; *pp;
+	     pp = &(*pp)->next)
+		if (*pp == ch) {
+			*pp = ch->next;
+			break;
+		}
+	er->n_chans--;
+	er_chan_free(ch);
+}
+
+/* Redis confirmed the unsubscribe: forget the channel, or subscribe
+ * afresh if it is wanted again. */
+static void er_chan_unsubscribed(struct engine_redis *er, struct er_chan *ch)
+{
+	if (!ch->resubscribe) {
+		er_chan_remove(er, ch);
+		return;
+	}
+	ch->resubscribe = false;
+	ch->state = ER_SUBSCRIBING;
+	if (er->sub.up)
+		er_subscribe(er, ch->name, ch->name_len, true);
 }
 
 static void er_on_sub_reply(redisAsyncContext *ac, void *reply, void *priv)
@@ -839,6 +869,11 @@ static void er_on_sub_reply(redisAsyncContext *ac, void *reply, void *priv)
 		        er_chan_find(c->er, r->element[1]->str + 8, r->element[1]->len - 8);
 		if (ch && ch->state == ER_SUBSCRIBING)
 			er_load(c->er, ch); /* subscribed: what it missed is in the stream */
+	} else if (strcmp(kind, "unsubscribe") == 0 && r->element[1]->len > 8) {
+		struct er_chan *ch =
+		        er_chan_find(c->er, r->element[1]->str + 8, r->element[1]->len - 8);
+		if (ch && ch->state == ER_UNSUBSCRIBING)
+			er_chan_unsubscribed(c->er, ch);
 	}
 }
 
@@ -988,12 +1023,16 @@ static void er_sub_resubscribe(struct engine_redis *er)
 static void er_sub_lost(struct engine_redis *er)
 {
 	for (uint32_t i = 0; i < er->n_buckets; i++)
-		for (struct er_chan *c = er->buckets[i]; c; c = c->next) {
-			c->state = ER_SUBSCRIBING;
+		for (struct er_chan *c = er->buckets[i], *next; c; c = next) {
+			next = c->next;
 			c->gen++;
 			c->sync_again = false;
 			c->load_failed = false;
 			er_chan_drop_pending(c);
+			if (c->state == ER_UNSUBSCRIBING && !c->resubscribe)
+				er_chan_remove(er, c); /* no subscription survives the connection */
+			else
+				c->state = ER_SUBSCRIBING;
 		}
 }
 
@@ -1039,6 +1078,13 @@ static void er_apply(struct engine_redis *er, const struct er_interest *e)
 	struct er_chan *ch = er_chan_find(er, e->name, e->name_len);
 	switch ((enum hub_interest)e->what) {
 	case HUB_INTEREST_ON:
+		if (ch && ch->state == ER_UNSUBSCRIBING) {
+			/* The hub's channel is new: its replica starts empty. */
+			ch->resubscribe = true;
+			ch->loaded_once = false;
+			ch->last_seq = 0;
+			return;
+		}
 		if (ch)
 			return;
 		ch = calloc(1, sizeof(*ch));
@@ -1055,18 +1101,21 @@ static void er_apply(struct engine_redis *er, const struct er_interest *e)
 			er_subscribe(er, ch->name, ch->name_len, true);
 		break;
 	case HUB_INTEREST_OFF:
-		if (!ch)
+		if (!ch || ch->state == ER_UNSUBSCRIBING) {
+			if (ch)
+				ch->resubscribe = false;
 			return;
-		for (struct er_chan **pp = &er->buckets[ch->hash & (er->n_buckets - 1)]; *pp;
-		     pp = &(*pp)->next)
-			if (*pp == ch) {
-				*pp = ch->next;
-				break;
-			}
-		er->n_chans--;
-		if (er->sub.up)
-			er_subscribe(er, ch->name, ch->name_len, false);
-		er_chan_free(ch);
+		}
+		if (!er->sub.up) {
+			er_chan_remove(er, ch); /* nothing is subscribed on a lost connection */
+			return;
+		}
+		er_subscribe(er, ch->name, ch->name_len, false);
+		ch->state = ER_UNSUBSCRIBING;
+		ch->gen++; /* a load in flight is for nobody now */
+		ch->sync_again = false;
+		ch->load_failed = false;
+		er_chan_drop_pending(ch);
 		break;
 	case HUB_INTEREST_SYNC:
 		if (!ch)

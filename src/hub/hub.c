@@ -145,6 +145,7 @@ static struct hub_channel *hub_channel_get(struct hub *h, const char *name, size
 	c->hist.evicted_seq = r->seq && r->hash == hash ? r->seq : 0;
 	if (h->reap_floor > c->hist.evicted_seq)
 		c->hist.evicted_seq = h->reap_floor;
+	c->last_seq = 0;
 	c->name_len = (uint8_t)len;
 	memcpy(c->name, name, len);
 	for (uint32_t i = 0; i < h->n_workers; i++)
@@ -921,6 +922,21 @@ static void hub_remember(struct hub *h, const struct hub_channel *c)
 	r->seq = c->hist.evicted_seq;
 }
 
+/* A replica's history is a cache of the remote one: a channel nobody here
+ * wants may go with it, if nothing but its history holds its messages
+ * (references are only taken under the hub lock, which we hold), so that
+ * it is freed at once and never seen ready with its history dropped. */
+static bool hub_replica_idle(const struct hub_channel *c)
+{
+	if (c->subs_total || !c->hist.len ||
+	    atomic_load_explicit(&c->live_msgs, memory_order_acquire) != c->hist.len)
+		return false;
+	for (uint32_t i = 0; i < c->hist.len; i++)
+		if (atomic_load_explicit(&history_at(&c->hist, i)->refs, memory_order_acquire) != 1)
+			return false;
+	return true;
+}
+
 /* Frees idle channels in part of the table; hub lock held. A channel with
  * no subscriber and no history can only be reached again through the
  * table (which we hold) or a message still alive: live_msgs == 0 read
@@ -932,6 +948,8 @@ static void hub_reap(struct hub *h)
 		uint32_t b = h->sweep_pos++ & (h->n_buckets - 1);
 		for (struct hub_channel **pp = &h->buckets[b]; *pp;) {
 			struct hub_channel *c = *pp;
+			if (h->remote.interest && hub_replica_idle(c))
+				h->eng->ops->drop(h->eng, &c->hist); /* then freed just below */
 			if (c->subs_total || c->hist.len ||
 			    atomic_load_explicit(&c->live_msgs, memory_order_acquire)) {
 				pp = &c->next;
@@ -941,7 +959,8 @@ static void hub_reap(struct hub *h)
 			if (h->remote.interest)
 				h->remote.interest(h->remote.ctx, c->name, c->name_len,
 				                   HUB_INTEREST_OFF);
-			hub_remember(h, c);
+			if (!h->remote.interest) /* a replica's positions come from Redis */
+				hub_remember(h, c);
 			history_clear(&c->hist);
 			free(c);
 			h->n_channels--;

@@ -344,3 +344,35 @@ test('Redis that stops answering (SIGSTOP): publishes answer 503 after --redis-t
 	const m = (await fetchMetrics(a)).parsed;
 	assert.ok(sample0(m, 'crier_redis_publish_errors_total', { reason: 'timeout' }) >= 1);
 });
+
+test('a node lets go of a channel nobody there wants (UNSUBSCRIBE, replica dropped) and takes it back exactly on the next subscriber', T, async (t) => {
+	const redis = await startRedis(t);
+	const [a, b] = await Promise.all([node(t, redis), node(t, redis)]);
+	await Promise.all([healthy(a), healthy(b)]);
+	const sub = await SseSub.open(b, '/sub/churn');
+	const ids = [];
+	for (let i = 0; i < 5; i++) ids.push(await publishOk(a, 'churn', `c${i}`));
+	await waitEv(sub, 5, b);
+	assert.equal(await redis.cli('PUBSUB', 'NUMSUB', 'crier:c:churn'), 'crier:c:churn\n1');
+	sub.close();
+	// The reaper (about once a second) frees the channel and B unsubscribes.
+	await until(async () => (await redis.cli('PUBSUB', 'NUMSUB', 'crier:c:churn')) === 'crier:c:churn\n0', 10000, 'B unsubscribed');
+	const m = (await fetchMetrics(b)).parsed;
+	assert.ok(sample0(m, 'crier_hub_channels_reaped_total') >= 1);
+	for (let i = 5; i < 8; i++) ids.push(await publishOk(a, 'churn', `c${i}`));
+	// Back on B from an id of the first subscription: exact replay from Redis.
+	const again = await SseSub.open(b, '/sub/churn', { headers: [`Last-Event-ID: ${ids[4]}`] });
+	await waitEv(again, 3, b);
+	assert.deepEqual(
+		events(again).map((e) => e.id),
+		ids.slice(5)
+	);
+	// Quick churn: subscribe and drop repeatedly, then a subscriber still gets live messages.
+	for (let i = 0; i < 5; i++) (await SseSub.open(b, '/sub/churn2')).close();
+	await sleep(1500);
+	const last = await SseSub.open(b, '/sub/churn2');
+	await sleep(200);
+	const id = await publishOk(a, 'churn2', 'live');
+	await waitEv(last, 1, b);
+	assert.equal(events(last)[0].id, id);
+});

@@ -191,6 +191,33 @@ static void test_preset_id_and_reset(void **state)
 	e->ops->free(e);
 }
 
+/* drop empties one channel (a replica's channel nobody wants) and keeps
+ * the global order of the others intact for the byte cap and the TTL. */
+static void test_drop_one_channel(void **state)
+{
+	(void)state;
+	struct engine *e = engine_memory_new();
+	struct engine_limits lim = {
+	        .history_size = 10, .history_max_bytes = 1 << 20, .history_ttl_ms = 100};
+	struct hub_channel *a = mkchan(), *b = mkchan();
+	append(e, a, 2, &lim, 0);
+	append(e, b, 3, &lim, 10);
+	append(e, a, 4, &lim, 20);
+	append(e, b, 5, &lim, 30);
+	e->ops->drop(e, &a->hist);
+	assert_int_equal(a->hist.len, 0);
+	assert_int_equal(b->hist.len, 2);
+	assert_int_equal(e->count, 2);
+	assert_int_equal(e->bytes, 8);
+	/* The TTL still walks the global list: b's messages expire in order. */
+	e->ops->expire(e, &lim, 115);
+	assert_int_equal(b->hist.len, 1);
+	assert_int_equal(history_at(&b->hist, 0)->id.seq, 4);
+	free_chan(a);
+	free_chan(b);
+	e->ops->free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +228,7 @@ int main(void)
 	        cmocka_unit_test(test_ttl),
 	        cmocka_unit_test(test_history_size_zero),
 	        cmocka_unit_test(test_preset_id_and_reset),
+	        cmocka_unit_test(test_drop_one_channel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
