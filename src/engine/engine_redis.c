@@ -61,6 +61,7 @@ struct er_chan {
 	bool load_failed;     /* retry from the maintenance timer */
 	bool sync_again;      /* a resume asked while loading: load once more */
 	bool resubscribe;     /* wanted again while unsubscribing */
+	uint32_t load_errors; /* consecutive failed loads; the first is logged */
 	uint32_t gen;         /* bumped on every state reset: stale replies are ignored */
 	uint64_t last_seq;    /* newest seq handed to the hub (0: none) */
 	struct msg **pending; /* live messages while loading, in arrival order */
@@ -934,13 +935,14 @@ static void er_on_loaded(redisAsyncContext *ac, void *reply, void *priv)
 	    r->element[1]->type != REDIS_REPLY_INTEGER ||
 	    r->element[2]->type != REDIS_REPLY_INTEGER ||
 	    r->element[3]->type != REDIS_REPLY_ARRAY) {
-		if (r && r->type == REDIS_REPLY_ERROR)
+		if (r && r->type == REDIS_REPLY_ERROR && ch->load_errors++ == 0)
 			log_error("loading a channel's history from redis failed",
 			          "channel=%.*s error=\"%s\"", (int)ch->name_len, ch->name, r->str);
 		ch->load_failed = true; /* the maintenance timer tries again */
 		return;
 	}
 	er_count(&er->loads);
+	ch->load_errors = 0;
 	er_epoch_seen(&er->conns[0], r->element[0]->str, r->element[0]->len);
 	char hex[9] = {0};
 	memcpy(hex, r->element[0]->str, r->element[0]->len < 8 ? r->element[0]->len : 8);
