@@ -50,7 +50,7 @@
 /* UNSUBSCRIBING waits for Redis's confirmation before a channel can be
  * subscribed again: hiredis drops a channel's callback when the
  * unsubscribe reply arrives, even if a new SUBSCRIBE was sent meanwhile. */
-enum er_state { ER_SUBSCRIBING = 0, ER_LOADING, ER_READY, ER_UNSUBSCRIBING };
+enum er_state { ER_SUBSCRIBING = 0, ER_LOADING, ER_LOADED, ER_READY, ER_UNSUBSCRIBING };
 
 /* One channel this node wants (worker 0 only). */
 struct er_chan {
@@ -62,6 +62,10 @@ struct er_chan {
 	bool sync_again;      /* a resume asked while loading: load once more */
 	bool resubscribe;     /* wanted again while unsubscribing */
 	uint32_t load_errors; /* consecutive failed loads; the first is logged */
+	bool syncing;         /* a sync-only load is in flight (the channel stays ready) */
+	uint64_t evicted;     /* LOADED: the stream's losses, for hub_channel_ready */
+	struct msg **held;    /* LOADED: the loaded entries, until the refill's batch */
+	size_t n_held;
 	uint32_t gen;         /* bumped on every state reset: stale replies are ignored */
 	uint64_t last_seq;    /* newest seq handed to the hub (0: none) */
 	struct msg **pending; /* live messages while loading, in arrival order */
@@ -103,6 +107,7 @@ struct er_pub {
 struct er_ticket {
 	struct engine_redis *er;
 	uint32_t gen;
+	bool sync_only; /* only the epoch and sequence are wanted */
 	uint8_t name_len;
 	char name[NAME_CHANNEL_MAX + 1];
 };
@@ -134,6 +139,7 @@ struct engine_redis {
 	struct er_chan **buckets;
 	uint32_t n_buckets, n_chans;
 	uint32_t epoch; /* newest epoch seen on the subscription (worker 0) */
+	bool refill; /* after a lost subscription: every channel reloads, delivered as one batch */
 	/* Counters. */
 	atomic_uint conns_up;
 	metric_t reconnects, round_trips, published, received, bad_messages, loads;
@@ -732,8 +738,18 @@ static void er_chan_drop_pending(struct er_chan *ch)
 	ch->n_pending = 0;
 }
 
+static void er_chan_drop_held(struct er_chan *ch)
+{
+	for (size_t i = 0; i < ch->n_held; i++)
+		msg_unref(ch->held[i]);
+	free(ch->held);
+	ch->held = NULL;
+	ch->n_held = 0;
+}
+
 static void er_chan_free(struct er_chan *ch)
 {
+	er_chan_drop_held(ch);
 	er_chan_drop_pending(ch);
 	free(ch->pending);
 	free(ch);
@@ -785,7 +801,8 @@ static struct msg *er_msg(const struct redis_wire_msg *w)
 	return m;
 }
 
-static void er_load(struct engine_redis *er, struct er_chan *ch);
+static void er_load(struct engine_redis *er, struct er_chan *ch, bool sync_only);
+static void er_refill_check(struct engine_redis *er);
 
 /* Keeps a live message for after the channel's load (a reference). */
 static bool er_chan_hold(struct er_chan *ch, struct msg *m)
@@ -869,7 +886,7 @@ static void er_on_sub_reply(redisAsyncContext *ac, void *reply, void *priv)
 		struct er_chan *ch =
 		        er_chan_find(c->er, r->element[1]->str + 8, r->element[1]->len - 8);
 		if (ch && ch->state == ER_SUBSCRIBING)
-			er_load(c->er, ch); /* subscribed: what it missed is in the stream */
+			er_load(c->er, ch, false); /* subscribed: what it missed is in the stream */
 	} else if (strcmp(kind, "unsubscribe") == 0 && r->element[1]->len > 8) {
 		struct er_chan *ch =
 		        er_chan_find(c->er, r->element[1]->str + 8, r->element[1]->len - 8);
@@ -918,27 +935,142 @@ static struct msg *er_entry(uint32_t epoch, const redisReply *e)
 	return er_msg(&w);
 }
 
+/* A new epoch seen on the subscription side: every position held is void. */
+static void er_adopt_epoch(struct engine_redis *er, uint32_t epoch)
+{
+	if (epoch == er->epoch)
+		return;
+	er->epoch = epoch;
+	for (uint32_t i = 0; i < er->n_buckets; i++)
+		for (struct er_chan *c = er->buckets[i]; c; c = c->next)
+			c->last_seq = 0;
+}
+
+/* Delivers a loaded channel's entries, then the live messages held while
+ * it loaded (duplicates dropped by seq), and makes it ready. */
+static void er_chan_finish(struct engine_redis *er, struct er_chan *ch)
+{
+	for (size_t i = 0; i < ch->n_held; i++)
+		er_chan_deliver(er, ch, ch->held[i]);
+	for (size_t i = 0; i < ch->n_pending; i++)
+		if (ch->pending[i]->id.epoch == er->epoch) /* older lives are void */
+			er_chan_deliver(er, ch, ch->pending[i]);
+	er_chan_drop_held(ch);
+	er_chan_drop_pending(ch);
+	ch->state = ER_READY;
+	ch->loaded_once = true;
+	hub_channel_ready(er->hub, ch->name, ch->name_len, ch->evicted);
+	if (ch->sync_again) {
+		ch->sync_again = false;
+		er_load(er, ch, true);
+	}
+}
+
+struct er_held {
+	struct er_chan *ch;
+	struct msg *m;
+};
+
+static int er_held_cmp(const void *a, const void *b)
+{
+	uint64_t x = ((const struct er_held *)a)->m->id.seq,
+	         y = ((const struct er_held *)b)->m->id.seq;
+	return (x > y) - (x < y);
+}
+
+/*
+ * A refill after a lost subscription ends when every channel is loaded:
+ * their entries and the live messages held meanwhile go to the hub as one
+ * batch in seq order. Channel by channel, a live subscriber of two
+ * channels could be handed seq 34 of one before seq 32 of the other, and
+ * would skip 32.
+ */
+static void er_refill_check(struct engine_redis *er)
+{
+	if (!er->refill)
+		return;
+	size_t n = 0;
+	for (uint32_t i = 0; i < er->n_buckets; i++)
+		for (struct er_chan *c = er->buckets[i]; c; c = c->next) {
+			if (c->state == ER_SUBSCRIBING || c->state == ER_LOADING)
+				return;
+			if (c->state == ER_LOADED)
+				n += c->n_held + c->n_pending;
+		}
+	er->refill = false;
+	struct er_held *all = malloc((n ? n : 1) * sizeof(*all));
+	size_t k = 0;
+	for (uint32_t i = 0; all && i < er->n_buckets; i++)
+		for (struct er_chan *c = er->buckets[i]; c; c = c->next) {
+			if (c->state != ER_LOADED)
+				continue;
+			for (size_t j = 0; j < c->n_held; j++)
+				all[k++] = (struct er_held){c, c->held[j]};
+			for (size_t j = 0; j < c->n_pending; j++)
+				if (c->pending[j]->id.epoch == er->epoch)
+					all[k++] = (struct er_held){c, c->pending[j]};
+		}
+	if (all) {
+		qsort(all, k, sizeof(*all), er_held_cmp);
+		for (size_t i = 0; i < k; i++)
+			er_chan_deliver(er, all[i].ch, all[i].m);
+	} else {
+		log_error("out of memory ordering a refill: channels delivered one by one", "n=%zu",
+		          n);
+	}
+	free(all);
+	for (uint32_t i = 0; i < er->n_buckets; i++)
+		for (struct er_chan *c = er->buckets[i]; c; c = c->next)
+			if (c->state == ER_LOADED)
+				er_chan_finish(er, c); /* what is left are duplicates */
+}
+
+/* load.lua's reply: {epoch, seq, evicted, entries}, or NULL when malformed. */
+static bool er_load_reply_ok(const redisReply *r)
+{
+	return r && r->type == REDIS_REPLY_ARRAY && r->elements == 4 &&
+	       r->element[0]->type == REDIS_REPLY_STRING &&
+	       r->element[1]->type == REDIS_REPLY_INTEGER &&
+	       r->element[2]->type == REDIS_REPLY_INTEGER &&
+	       r->element[3]->type == REDIS_REPLY_ARRAY;
+}
+
+/* The entries of a load, as messages, into ch->held. */
+static void er_hold_entries(struct engine_redis *er, struct er_chan *ch, const redisReply *entries)
+{
+	er_chan_drop_held(ch);
+	ch->held = calloc(entries->elements ? entries->elements : 1, sizeof(*ch->held));
+	for (size_t i = 0; ch->held && i < entries->elements; i++) {
+		struct msg *m = er_entry(er->epoch, entries->element[i]);
+		if (m)
+			ch->held[ch->n_held++] = m;
+		else
+			er_count(&er->bad_messages);
+	}
+}
+
 static void er_on_loaded(redisAsyncContext *ac, void *reply, void *priv)
 {
 	(void)ac;
 	struct er_ticket *t = priv;
 	struct engine_redis *er = t->er;
 	const redisReply *r = reply;
+	bool sync_only = t->sync_only;
 	struct er_chan *ch = er->sub.exiting ? NULL : er_chan_find(er, t->name, t->name_len);
-	if (!ch || ch->gen != t->gen || ch->state != ER_LOADING) {
-		free(t);
-		return; /* no longer wanted, or reset by a lost subscription */
-	}
+	bool current = ch && ch->gen == t->gen && ch->state == (sync_only ? ER_READY : ER_LOADING);
 	free(t);
-	if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 4 ||
-	    r->element[0]->type != REDIS_REPLY_STRING ||
-	    r->element[1]->type != REDIS_REPLY_INTEGER ||
-	    r->element[2]->type != REDIS_REPLY_INTEGER ||
-	    r->element[3]->type != REDIS_REPLY_ARRAY) {
+	if (!current)
+		return; /* no longer wanted, or reset by a lost subscription */
+	if (!er_load_reply_ok(r)) {
 		if (r && r->type == REDIS_REPLY_ERROR && ch->load_errors++ == 0)
 			log_error("loading a channel's history from redis failed",
 			          "channel=%.*s error=\"%s\"", (int)ch->name_len, ch->name, r->str);
-		ch->load_failed = true; /* the maintenance timer tries again */
+		if (sync_only) { /* its resumes go on with what this node knows */
+			ch->syncing = false;
+			hub_channel_ready(er->hub, ch->name, ch->name_len, 0);
+		} else {
+			ch->load_failed = true; /* the maintenance timer tries again */
+		}
 		return;
 	}
 	er_count(&er->loads);
@@ -949,64 +1081,70 @@ static void er_on_loaded(redisAsyncContext *ac, void *reply, void *priv)
 	uint32_t epoch = (uint32_t)strtoul(hex, NULL, 16);
 	uint64_t before = epoch == er->epoch ? ch->last_seq : 0;
 	hub_sync(er->hub, epoch, (uint64_t)r->element[1]->integer);
-	if (epoch != er->epoch) {
-		er->epoch = epoch;
-		for (uint32_t i = 0; i < er->n_buckets; i++)
-			for (struct er_chan *c = er->buckets[i]; c; c = c->next)
-				c->last_seq = 0;
-	}
-	const redisReply *entries = r->element[3];
-	for (size_t i = 0; i < entries->elements; i++) {
-		struct msg *m = er_entry(epoch, entries->element[i]);
-		if (!m) {
-			er_count(&er->bad_messages);
-			continue;
+	er_adopt_epoch(er, epoch);
+	if (sync_only) {
+		/* A resume waited for the sequence, not for entries: this channel
+		 * is live, and entries read here could overtake live messages of
+		 * other channels. */
+		ch->syncing = false;
+		hub_channel_ready(er->hub, ch->name, ch->name_len, 0);
+		if (ch->sync_again) {
+			ch->sync_again = false;
+			er_load(er, ch, true);
 		}
-		er_chan_deliver(er, ch, m);
-		msg_unref(m);
+		return;
 	}
-	for (size_t i = 0; i < ch->n_pending; i++)
-		if (ch->pending[i]->id.epoch == epoch) /* older lives are void */
-			er_chan_deliver(er, ch, ch->pending[i]);
-	er_chan_drop_pending(ch);
-	ch->state = ER_READY;
 	/* The stream's losses matter where this node could have missed them:
 	 * everything on a first load, only what lies past the newest seq it
 	 * held on a refill. */
-	uint64_t evicted = (uint64_t)r->element[2]->integer;
-	if (ch->loaded_once && evicted <= before)
-		evicted = 0;
-	ch->loaded_once = true;
-	hub_channel_ready(er->hub, ch->name, ch->name_len, evicted);
-	if (ch->sync_again) {
-		ch->sync_again = false;
-		er_load(er, ch);
+	ch->evicted = (uint64_t)r->element[2]->integer;
+	if (ch->loaded_once && ch->evicted <= before)
+		ch->evicted = 0;
+	er_hold_entries(er, ch, r->element[3]);
+	if (er->refill) {
+		ch->state = ER_LOADED;
+		er_refill_check(er);
+	} else {
+		er_chan_finish(er, ch);
 	}
 }
 
-static void er_load(struct engine_redis *er, struct er_chan *ch)
+static void er_load(struct engine_redis *er, struct er_chan *ch, bool sync_only)
 {
-	ch->state = ER_LOADING;
-	ch->load_failed = false;
+	if (sync_only) {
+		if (ch->syncing) {
+			ch->sync_again = true;
+			return;
+		}
+		ch->syncing = true;
+	} else {
+		ch->state = ER_LOADING;
+		ch->load_failed = false;
+	}
 	struct er_conn *c = &er->conns[0];
 	struct er_ticket *t = malloc(sizeof(*t));
-	if (!t || !c->up) {
-		free(t);
-		ch->load_failed = true;
-		return;
+	if (t && c->up) {
+		*t = (struct er_ticket){
+		        .er = er, .gen = ch->gen, .sync_only = sync_only, .name_len = ch->name_len};
+		memcpy(t->name, ch->name, ch->name_len);
+		char key[ER_KEY_MAX + 1], after[24], count[16];
+		int kn = snprintf(key, sizeof(key), "crier:h:%.*s", (int)ch->name_len, ch->name);
+		int an = snprintf(after, sizeof(after), "%" PRIu64,
+		                  ch->loaded_once ? ch->last_seq : 0);
+		uint32_t size = sync_only ? 0 : atomic_load(&er->history_size);
+		int cn = snprintf(count, sizeof(count), "%u", size);
+		const char *argv[9] = {"EVALSHA",     er->sha_load, "3",
+		                       "crier:epoch", "crier:seq",  key,
+		                       after,         count,        c->epoch_candidate};
+		size_t lens[9] = {7, 40, 1, 11, 9, (size_t)kn, (size_t)an, (size_t)cn, 8};
+		if (er_send(c, er_on_loaded, t, 9, argv, lens) == 0)
+			return;
 	}
-	*t = (struct er_ticket){.er = er, .gen = ch->gen, .name_len = ch->name_len};
-	memcpy(t->name, ch->name, ch->name_len);
-	char key[ER_KEY_MAX + 1], after[24], count[16];
-	int kn = snprintf(key, sizeof(key), "crier:h:%.*s", (int)ch->name_len, ch->name);
-	int an = snprintf(after, sizeof(after), "%" PRIu64, ch->loaded_once ? ch->last_seq : 0);
-	uint32_t size = atomic_load(&er->history_size);
-	int cn = snprintf(count, sizeof(count), "%u", size ? size : 1);
-	const char *argv[9] = {"EVALSHA", er->sha_load, "3",   "crier:epoch",     "crier:seq",
-	                       key,       after,        count, c->epoch_candidate};
-	size_t lens[9] = {7, 40, 1, 11, 9, (size_t)kn, (size_t)an, (size_t)cn, 8};
-	if (er_send(c, er_on_loaded, t, 9, argv, lens) != 0) {
-		free(t);
+	free(t);
+	if (sync_only) {
+		ch->syncing = false;
+		hub_channel_ready(er->hub, ch->name, ch->name_len, 0);
+	} else {
 		ch->load_failed = true;
 	}
 }
@@ -1030,7 +1168,10 @@ static void er_sub_lost(struct engine_redis *er)
 			c->gen++;
 			c->sync_again = false;
 			c->load_failed = false;
+			c->syncing = false;
 			er_chan_drop_pending(c);
+			er_chan_drop_held(c);
+			er->refill = true;
 			if (c->state == ER_UNSUBSCRIBING && !c->resubscribe)
 				er_chan_remove(er, c); /* no subscription survives the connection */
 			else
@@ -1046,7 +1187,7 @@ static void er_on_maint(uv_timer_t *t)
 	for (uint32_t i = 0; i < er->n_buckets; i++)
 		for (struct er_chan *c = er->buckets[i]; c; c = c->next)
 			if (c->state == ER_LOADING && c->load_failed)
-				er_load(er, c);
+				er_load(er, c, false);
 }
 
 /* ---- interest (from the hub, any thread) ------------------------------- */
@@ -1117,14 +1258,17 @@ static void er_apply(struct engine_redis *er, const struct er_interest *e)
 		ch->gen++; /* a load in flight is for nobody now */
 		ch->sync_again = false;
 		ch->load_failed = false;
+		ch->syncing = false;
 		er_chan_drop_pending(ch);
+		er_chan_drop_held(ch);
+		er_refill_check(er); /* it may have been the last one the refill waited for */
 		break;
 	case HUB_INTEREST_SYNC:
 		if (!ch)
 			return;
 		if (ch->state == ER_READY)
-			er_load(er, ch);
-		else if (ch->state == ER_LOADING)
+			er_load(er, ch, true);
+		else if (ch->state == ER_LOADING || ch->state == ER_LOADED)
 			ch->sync_again = true;
 		break;
 	}

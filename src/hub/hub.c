@@ -78,6 +78,7 @@ struct hub {
 	uint64_t bytes_evicted_logged; /* ENGINE_EVICT_BYTES count at the last warning */
 	int64_t bytes_warned_s;
 	struct hub_remote remote; /* interest is NULL with the memory engine */
+	uint64_t remote_seq;      /* the remote sequence as last read (hub_sync); hub lock */
 };
 
 bool hub_channel_name_valid(const char *name, size_t len)
@@ -487,7 +488,7 @@ static void hub_resume_point(struct hub *h, struct hub_sub *s, const char *since
 		why = HUB_GAP_UNKNOWN;
 	else if (id.epoch != h->eng->epoch)
 		why = HUB_GAP_EPOCH;
-	else if (id.seq > h->eng->seq)
+	else if (id.seq > h->eng->seq && id.seq > h->remote_seq)
 		why = HUB_GAP_UNKNOWN; /* from the future: not a position we gave out */
 	s->live = false;
 	if (why < 0) {
@@ -791,6 +792,7 @@ static void hub_new_epoch(struct hub *h, uint32_t epoch)
 	h->reap_floor = 0;
 	h->eng->epoch = epoch;
 	h->eng->seq = 0;
+	h->remote_seq = 0;
 }
 
 int hub_deliver(struct hub *h, const char *name, size_t len, struct msg *m)
@@ -829,8 +831,10 @@ void hub_sync(struct hub *h, uint32_t epoch, uint64_t seq)
 	uv_mutex_lock(&h->lock);
 	if (epoch != h->eng->epoch)
 		hub_new_epoch(h, epoch);
-	if (seq > h->eng->seq)
-		h->eng->seq = seq;
+	/* Not the hub's own seq: that one says what was delivered here, and a
+	 * subscriber with nothing to replay starts from it. */
+	if (seq > h->remote_seq)
+		h->remote_seq = seq;
 	uv_mutex_unlock(&h->lock);
 }
 

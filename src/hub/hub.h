@@ -176,7 +176,8 @@ bool hub_is_remote(const struct hub *h);
 int hub_deliver(struct hub *h, const char *name, size_t len, struct msg *m);
 
 /* The remote sequence as last read: adopts a new epoch (as hub_deliver
- * does) and raises the hub's seq to seq. Any thread. */
+ * does) and remembers seq, so that a resume from an id up to it is a
+ * position, not one "from the future". Any thread. */
 void hub_sync(struct hub *h, uint32_t epoch, uint64_t seq);
 
 /* The remote engine holds a channel's history (loaded with hub_deliver;
