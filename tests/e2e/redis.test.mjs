@@ -406,3 +406,16 @@ test('subscription connection killed mid-stream (CLIENT KILL TYPE pubsub): the n
 	const m = (await fetchMetrics(b)).parsed;
 	assert.ok(sample0(m, 'crier_redis_reconnects_total') >= 1);
 });
+
+test('SCRIPT FLUSH: the next publish gets NOSCRIPT, loads the script again with EVAL and succeeds', T, async (t) => {
+	const redis = await startRedis(t);
+	const a = await node(t, redis);
+	await healthy(a);
+	const before = await publishOk(a, 'flushed', 'one');
+	await redis.cli('SCRIPT', 'FLUSH');
+	const after = await publishOk(a, 'flushed', 'two');
+	assert.equal(parseId(after).seq, parseId(before).seq + 1n);
+	// And the script is cached again: EVALSHA works for the next one.
+	await publishOk(a, 'flushed', 'three');
+	assert.equal(await redis.cli('XLEN', 'crier:h:flushed'), '3');
+});
