@@ -9,13 +9,15 @@ cd "$(dirname "$0")/.."
 
 # Build: compiler, CMake, pkg-config and the libraries DESIGN.md names.
 build_pkgs=(gcc make cmake pkg-config git libuv1-dev libssl-dev zlib1g-dev libjansson-dev
-	libcmocka-dev)
+	libcmocka-dev libhiredis-dev)
 # Test: clang + its runtime (libFuzzer, sanitizers), clang-format, Node for
 # the end-to-end suites, curl and Python websockets as independent clients,
 # Chromium for the browser suite (driven by playwright-core, which downloads
 # no browser of its own), the openssl CLI for the TLS tests' certificates
-# (and bench/tls.sh's s_time).
-test_pkgs=(clang libclang-rt-14-dev clang-format curl nodejs python3-websockets chromium openssl)
+# (and bench/tls.sh's s_time), redis-server for the Redis engine's
+# end-to-end tests.
+test_pkgs=(clang libclang-rt-14-dev clang-format curl nodejs python3-websockets chromium openssl
+	redis-server)
 # Benchmarks: wrk as the HTTP load generator, nginx and nginx+nchan as peers.
 bench_pkgs=(wrk nginx-light libnginx-mod-nchan)
 

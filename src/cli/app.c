@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "core/name.h"
 #include "core/utf8.h"
+#include "engine/engine_redis.h"
 #include "hub/hub.h"
 #include "net/worker.h"
 #include "sse/poll_sub.h"
@@ -193,6 +194,12 @@ static void app_pub(struct http_ctx *ctx)
 		return;
 	}
 	struct msg *m = msg_new(ctx->body, ctx->body_len, ev, ev_len, binary);
+	if (m && ctx->hc->app->redis) {
+		/* Answered when Redis has run the script (or refused to). */
+		engine_redis_http_publish(ctx->hc->app->redis, ctx, name, name_len, m);
+		msg_unref(m);
+		return;
+	}
 	uint32_t subs = 0;
 	int rc = m ? hub_publish(ctx->hc->app->hub, name, name_len, m, &subs) : CRIER_ENOMEM;
 	if (rc == CRIER_EOVERLOAD) {
@@ -261,5 +268,7 @@ int app_hub_metrics(struct http_app *app, struct buf *out)
 	int rc = hub_metrics(app->hub, out);
 	if (rc == 0 && app->admit)
 		rc = admit_metrics(app->admit, out);
+	if (rc == 0 && app->redis)
+		rc = engine_redis_metrics(app->redis, out);
 	return rc;
 }

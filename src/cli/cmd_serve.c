@@ -13,6 +13,7 @@
 #include "core/config.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "engine/engine_redis.h"
 #include "http/http_builtin.h"
 #include "http/http_conn.h"
 #include "http/static.h"
@@ -84,6 +85,9 @@ static struct hub_config cmd_serve_hub_config(const struct config *cfg)
 
 static void cmd_serve_worker_exit(struct worker *w)
 {
+	struct http_app *app = w->srv->hooks.ctx;
+	if (app->redis)
+		engine_redis_worker_exit(app->redis, w);
 	ws_worker_exit(w);
 	hub_worker_exit(w);
 }
@@ -94,6 +98,8 @@ static void cmd_serve_reload(struct server *srv, const struct config *cfg)
 	struct hub_config hc = cmd_serve_hub_config(cfg);
 	hub_set_config(app->hub, &hc);
 	admit_reload(app->admit, cfg);
+	if (app->redis)
+		engine_redis_set_config(app->redis, cfg);
 }
 
 static void cmd_serve_conn_release(struct conn *c)
@@ -106,6 +112,11 @@ static void cmd_serve_tick(struct worker *w)
 {
 	struct http_app *app = w->srv->hooks.ctx;
 	admit_sweep(app->admit, clock_mono_ms());
+}
+
+static const char *cmd_serve_degraded(struct http_app *app)
+{
+	return app->redis && !engine_redis_up(app->redis) ? "redis" : NULL;
 }
 
 static bool cmd_serve_is_loopback(const char *addr)
@@ -225,9 +236,22 @@ int cmd_serve(int argc, char **argv)
 		server_free(&srv);
 		return 1;
 	}
-	log_info("starting", "version=%s workers=%u max_connections=%u", CRIER_VERSION,
-	         srv.n_workers, cfg->max_connections);
+	if (worker_cfg(&srv.workers[0])->engine == 1) {
+		app.redis = engine_redis_new(app.hub, &srv, worker_cfg(&srv.workers[0]), msg,
+		                             sizeof(msg));
+		if (!app.redis) {
+			fprintf(stderr, "crier serve: %s\n", msg);
+			hub_free(app.hub);
+			auth_free(app.auth);
+			server_free(&srv);
+			return 2;
+		}
+		app.degraded = cmd_serve_degraded;
+	}
+	log_info("starting", "version=%s workers=%u max_connections=%u engine=%s", CRIER_VERSION,
+	         srv.n_workers, cfg->max_connections, app.redis ? "redis" : "memory");
 	int code = server_run(&srv);
+	engine_redis_free(app.redis);
 	hub_free(app.hub);
 	auth_free(app.auth);
 	admit_free(app.admit);

@@ -83,8 +83,10 @@ static const char *const log_level_names[] = {"debug", "info", "warn", "error", 
 static const char *const slow_policy_names[] = {"disconnect", "catchup", NULL};
 static const char *const auth_mode_names[] = {"off", "optional", "required", NULL};
 static const char *const web_names[] = {"off", "on", NULL};
+static const char *const engine_names[] = {"memory", "redis", NULL};
 
 static int check_listen(const char *item, char *why, size_t why_len);
+static int check_redis_url(const char *item, char *why, size_t why_len);
 
 /*
  * The table. Add an option by adding a field to struct config and a row
@@ -748,6 +750,45 @@ static const struct opt opts[] = {
                         "disconnect is what clients expect.",
         },
         {
+                .name = "engine",
+                .group = "Engine",
+                .type = OPT_ENUM,
+                .off = offsetof(struct config, engine),
+                .metavar = "ENGINE",
+                .def = "memory",
+                .names = engine_names,
+                .help = "Where ids, history and fan-out live: memory (this process; nothing to "
+                        "install) or redis (shared by every node on the same --redis-url, so "
+                        "any node serves any client and ids resume across nodes). memory is "
+                        "the zero-config start.",
+        },
+        {
+                .name = "redis-url",
+                .group = "Engine",
+                .type = OPT_STRING,
+                .off = offsetof(struct config, redis_url),
+                .metavar = "URL",
+                .def = "redis://127.0.0.1:6379/0",
+                .syntax = "redis://[[user]:password@]host[:port][/db] or unix:///path/to.sock",
+                .check = check_redis_url,
+                .help = "The Redis server of --engine redis. Redis's own default address; put "
+                        "the password in CRIER_REDIS_URL rather than on the command line. "
+                        "rediss:// (TLS) is not yet supported.",
+        },
+        {
+                .name = "redis-timeout",
+                .group = "Engine",
+                .type = OPT_DURATION,
+                .off = offsetof(struct config, redis_timeout_ms),
+                .metavar = "DURATION",
+                .def = "2s",
+                .min = 10,
+                .max = 1 * MIN,
+                .help = "Longest a publish waits for Redis before it is answered 503. 2s is "
+                        "far above a healthy round trip (well under 1ms on a LAN) and short "
+                        "enough that publishers fail fast and retry while Redis is away.",
+        },
+        {
                 .name = "sse-heartbeat",
                 .group = "SSE",
                 .type = OPT_DURATION,
@@ -1294,6 +1335,23 @@ static int opt_set(const struct opt *o, const char *val, struct config *cfg, cha
 	if (rc == CRIER_ENOMEM)
 		snprintf(why, why_len, "out of memory");
 	return rc;
+}
+
+/* The scheme of --redis-url; the engine parses the rest at start-up
+ * (engine/redis_wire.c), since core/ cannot reach it. */
+static int check_redis_url(const char *item, char *why, size_t why_len)
+{
+	if (strncmp(item, "rediss://", 9) == 0) {
+		snprintf(why, why_len, "'%.64s': rediss:// (Redis over TLS) is not yet supported",
+		         item);
+		return CRIER_EINVAL;
+	}
+	if (strncmp(item, "redis://", 8) == 0 || strncmp(item, "unix://", 7) == 0)
+		return 0;
+	snprintf(why, why_len,
+	         "'%.64s' is not redis://[:password@]host[:port][/db] or unix:///path/to.sock",
+	         item);
+	return CRIER_EINVAL;
 }
 
 /* HOST:PORT or [IPv6]:PORT (an IPv6 zone, [fe80::1%eth0], is allowed).

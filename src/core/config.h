@@ -84,6 +84,9 @@ struct config {
 	char *tls_cert;                 /* PEM certificate chain file, or NULL: no TLS */
 	char *tls_key;                  /* PEM private key file for tls_cert, or NULL */
 	struct config_list tls_listen;  /* TLS-only addresses; empty: every --listen is TLS */
+	int engine;                     /* 0 memory, 1 redis */
+	char *redis_url;                /* --redis-url (scheme checked; parsed by the engine) */
+	uint64_t redis_timeout_ms;      /* a publish's bound on waiting for Redis */
 
 	/* Sources kept for config_reload: the command line and environment
 	 * as given at start-up (owned copies; env_ holds only the CRIER_*

@@ -90,7 +90,10 @@
 	XX(AUTH_EXPIRED_LIVE, 4001, "auth_expired_live", "token expired")                       \
 	XX(RATE_LIMITED, 429, "rate_limited", "too many requests")                              \
 	XX(IP_LIMIT, 503, "ip_limit", "too many connections from this address")                 \
-	XX(TOKEN_LIMIT, 429, "token_limit", "too many connections for this token")
+	XX(TOKEN_LIMIT, 429, "token_limit", "too many connections for this token")              \
+	XX(REMOTE, 501, "remote", "not available with --engine redis")                          \
+	XX(ENGINE_DOWN, 503, "engine_down", "the Redis engine is unavailable")                  \
+	XX(ENGINE_SCRIPT, 500, "engine_script", "a Redis engine script failed")
 
 enum crier_err {
 	CRIER_OK = 0,

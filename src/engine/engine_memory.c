@@ -59,10 +59,15 @@ static int engine_memory_append(struct engine *e, struct history *hist, struct m
                                 const struct engine_limits *lim, uint64_t now_ms)
 {
 	struct engine_memory *em = (struct engine_memory *)e;
-	struct id id = {.epoch = e->epoch, .seq = e->seq + 1};
-	msg_set_id(m, &id);
-	m->time_ms = now_ms;
-	e->seq = id.seq;
+	struct id id = m->id;
+	if (id.seq == 0) {
+		id = (struct id){.epoch = e->epoch, .seq = e->seq + 1};
+		msg_set_id(m, &id);
+	}
+	if (m->time_ms == 0)
+		m->time_ms = now_ms;
+	if (id.seq > e->seq)
+		e->seq = id.seq;
 	if (lim->history_size == 0) {
 		hist->evicted_seq = id.seq; /* kept nowhere: resuming before it is a gap */
 		return 0;
@@ -85,6 +90,31 @@ static void engine_memory_expire(struct engine *e, const struct engine_limits *l
 	engine_memory_trim((struct engine_memory *)e, lim, now_ms);
 }
 
+static void engine_memory_reset(struct engine *e)
+{
+	struct engine_memory *em = (struct engine_memory *)e;
+	while (!list_empty(&em->all)) {
+		struct msg *m = container_of(list_first(&em->all), struct msg, hist_node);
+		/* The globally oldest message is the oldest of its channel too. */
+		struct msg *popped = history_pop(engine_memory_hist_of(m));
+		list_unlink(&popped->hist_node);
+		msg_unref(popped);
+	}
+	e->bytes = 0;
+	e->count = 0;
+}
+
+static void engine_memory_drop(struct engine *e, struct history *hist)
+{
+	struct msg *m;
+	while ((m = history_pop(hist)) != NULL) {
+		list_unlink(&m->hist_node);
+		e->bytes -= m->data_len;
+		e->count--;
+		msg_unref(m);
+	}
+}
+
 static void engine_memory_free(struct engine *e)
 {
 	free(e); /* channel histories are cleared by the hub, which owns them */
@@ -94,6 +124,8 @@ static const struct engine_ops engine_memory_ops = {
         .name = "memory",
         .append = engine_memory_append,
         .expire = engine_memory_expire,
+        .reset = engine_memory_reset,
+        .drop = engine_memory_drop,
         .free = engine_memory_free,
 };
 

@@ -3,15 +3,28 @@
  *
  * /healthz answers from the worker that received the request: if a worker
  * is wedged, the requests the kernel balances onto it time out, which is
- * what a load balancer's health check should see.
+ * what a load balancer's health check should see. A node that serves its
+ * connected clients but cannot publish (its Redis is away) says
+ * "degraded" with a 503, so the balancer sends new clients elsewhere.
  */
 #include "http/http_builtin.h"
 
 #include "core/buf.h"
 
+#include <stdio.h>
+
 static void http_builtin_healthz(struct http_ctx *ctx)
 {
 	static const char ok[] = "ok\n";
+	struct http_app *app = ctx->hc->app;
+	const char *why = app->degraded ? app->degraded(app) : NULL;
+	if (why) {
+		/* Serving what it can, but a load balancer should prefer another node. */
+		char body[128];
+		int n = snprintf(body, sizeof(body), "degraded: %s\n", why);
+		http_respond(ctx, 503, "text/plain; charset=utf-8", NULL, body, (size_t)n);
+		return;
+	}
 	http_respond(ctx, 200, "text/plain; charset=utf-8", NULL, ok, sizeof(ok) - 1);
 }
 

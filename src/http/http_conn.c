@@ -347,6 +347,8 @@ static size_t http_process(struct http_conn *hc, const char *p, size_t n)
 				return n;
 			}
 			off += (size_t)r;
+			if (hc->deferred)
+				return off; /* parked with its body: what follows waits for its answer */
 			continue;
 		}
 		if (!hc->got_bytes) {

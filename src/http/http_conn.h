@@ -26,12 +26,17 @@
  * on the main thread, read-only afterwards. */
 struct hub;
 struct auth;
+struct engine_redis;
 
 struct http_app {
 	struct router router;
-	struct hub *hub;     /* the event bus (NULL in tests that need none) */
-	struct auth *auth;   /* who may do what (auth/auth.h); NULL: everyone everything */
-	struct admit *admit; /* abuse limits (auth/admit.h); NULL: none */
+	struct hub *hub;            /* the event bus (NULL in tests that need none) */
+	struct auth *auth;          /* who may do what (auth/auth.h); NULL: everyone everything */
+	struct admit *admit;        /* abuse limits (auth/admit.h); NULL: none */
+	struct engine_redis *redis; /* --engine redis (engine/engine_redis.h), or NULL */
+	/* Why the node is degraded ("redis"), or NULL when healthy; /healthz
+	 * answers 503 "degraded: <why>" meanwhile. May be NULL. */
+	const char *(*degraded)(struct http_app *app);
 	/* Appends more Prometheus families to /metrics (may be NULL). */
 	int (*metrics_extra)(struct http_app *app, struct buf *out);
 	size_t conn_size; /* bytes per connection: the largest protocol's struct (>= http_conn) */

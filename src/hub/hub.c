@@ -27,8 +27,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define HUB_BATCH_MAX    1024  /* messages per catch-up step */
-#define HUB_REAPED_SLOTS 16384 /* remembered reaped channels (256 KiB) */
+#define HUB_BATCH_MAX      1024  /* messages per catch-up step */
+#define HUB_REAPED_SLOTS   16384 /* remembered reaped channels (256 KiB) */
+#define HUB_LIVE_MARGIN_MS 100   /* clock slack between nodes, for a remote engine's live start */
 
 /* A reaped channel's evicted_seq, so that re-creating the channel keeps
  * the gap contract: a resume from before its evicted messages is still
@@ -55,7 +56,9 @@ struct hub_worker {
 	metric_t deliveries;
 	metric_t gaps[HUB_GAP_N];
 	metric_t slow_disconnects, slow_catchups;
-	struct list touched; /* subscribers with a batch_end due */
+	struct list touched;        /* subscribers with a batch_end due */
+	struct hub_channel **ready; /* channels whose waiting subscribers may start; hub lock */
+	size_t ready_len, ready_cap;
 };
 
 struct hub {
@@ -78,6 +81,8 @@ struct hub {
 	uint64_t stats_deliveries;     /* deliveries at that scan */
 	uint64_t bytes_evicted_logged; /* ENGINE_EVICT_BYTES count at the last warning */
 	int64_t bytes_warned_s;
+	struct hub_remote remote; /* interest is NULL with the memory engine */
+	uint64_t remote_seq;      /* the remote sequence as last read (hub_sync); hub lock */
 };
 
 bool hub_channel_name_valid(const char *name, size_t len)
@@ -147,6 +152,7 @@ static struct hub_channel *hub_channel_get(struct hub *h, const char *name, size
 	c->hist.evicted_seq = r->seq && r->hash == hash ? r->seq : 0;
 	if (h->reap_floor > c->hist.evicted_seq)
 		c->hist.evicted_seq = h->reap_floor;
+	c->last_seq = 0;
 	c->name_len = (uint8_t)len;
 	memcpy(c->name, name, len);
 	for (uint32_t i = 0; i < h->n_workers; i++)
@@ -155,6 +161,10 @@ static struct hub_channel *hub_channel_get(struct hub *h, const char *name, size
 	h->buckets[hash & (h->n_buckets - 1)] = c;
 	if (++h->n_channels > h->n_buckets)
 		hub_rehash(h);
+	/* A replica's channel is empty until the engine has loaded it. */
+	atomic_init(&c->ready, h->remote.interest == NULL);
+	if (h->remote.interest)
+		h->remote.interest(h->remote.ctx, c->name, c->name_len, HUB_INTEREST_ON);
 	return c;
 }
 
@@ -192,6 +202,8 @@ int hub_publish(struct hub *h, const char *name, size_t name_len, struct msg *m,
 {
 	if (!hub_channel_name_valid(name, name_len))
 		return CRIER_EINVAL;
+	if (h->remote.interest)
+		return CRIER_EREMOTE;
 	bool wake[256] = {false};
 	int err = 0;
 	uv_mutex_lock(&h->lock);
@@ -202,6 +214,7 @@ int hub_publish(struct hub *h, const char *name, size_t name_len, struct msg *m,
 		err = h->eng->ops->append(h->eng, &ch->hist, m, &h->cfg.limits, clock_mono_ms());
 	}
 	if (!err) {
+		ch->last_seq = m->id.seq;
 		ch->published++;
 		h->published++;
 		for (uint32_t i = 0; i < h->n_workers; i++)
@@ -298,11 +311,25 @@ static void hub_deliver_local(struct hub_worker *hw, struct msg *m)
 	for (struct list *n = head->next, *next; n != head; n = next) {
 		next = n->next; /* a transport never unsubscribes during delivery, but be safe */
 		struct hub_sub *s = container_of(n, struct hub_sub_chan, node)->sub;
-		if (s->dead || !s->live || m->id.seq <= s->cursor)
+		if (s->dead || !s->live)
+			continue;
+		if (m->id.epoch != s->epoch) {
+			/* The remote engine lost its history (a new epoch): say so
+			 * before the first message of the new life. */
+			char from[ID_STR_MAX];
+			struct id cur = {.epoch = s->epoch, .seq = s->cursor};
+			size_t from_len = id_format(&cur, from);
+			s->epoch = m->id.epoch;
+			s->cursor = 0;
+			hub_send_gap(s, from, from_len, m->id_str, HUB_GAP_EPOCH);
+		}
+		if (m->id.seq <= s->cursor)
 			continue;
 		hub_sub_queue(s, hw, m);
 	}
 }
+
+static void hub_unwait_channel(struct hub_worker *hw, struct hub_channel *ch);
 
 static void hub_on_wake(uv_async_t *a)
 {
@@ -314,7 +341,19 @@ static void hub_on_wake(uv_async_t *a)
 	hw->inbox = hw->spare;
 	hw->inbox_cap = hw->spare_cap;
 	hw->inbox_len = 0;
+	struct hub_channel **ready = hw->ready;
+	size_t n_ready = hw->ready_len;
+	hw->ready = NULL;
+	hw->ready_len = hw->ready_cap = 0;
 	uv_mutex_unlock(&h->lock);
+	/* Ready channels first: their subscribers start from history, which
+	 * already holds what the inbox brings along with them. */
+	for (size_t i = 0; i < n_ready; i++) {
+		hub_unwait_channel(hw, ready[i]);
+		/* The pin taken by hub_channel_ready: the reaper may have it now. */
+		atomic_fetch_sub_explicit(&ready[i]->live_msgs, 1, memory_order_release);
+	}
+	free(ready);
 	for (size_t i = 0; i < n; i++) {
 		hub_deliver_local(hw, batch[i]);
 		msg_unref(batch[i]);
@@ -337,6 +376,18 @@ static size_t hub_collect(struct hub_sub *s, struct msg **out, bool *lost)
 {
 	struct hub *h = s->hub;
 	uint32_t next[HUB_SUB_CHANNELS_MAX];
+	if (s->epoch != h->eng->epoch && !s->gap_pending) {
+		/* History was lost under it (a remote engine's new epoch). */
+		char from[ID_STR_MAX];
+		struct id cur = {.epoch = s->epoch, .seq = s->cursor};
+		s->gap_from_len = (uint8_t)id_format(&cur, from);
+		memcpy(s->gap_from, from, s->gap_from_len);
+		s->gap_why = HUB_GAP_EPOCH;
+		s->gap_pending = true;
+		s->from_oldest = true;
+		s->cursor = 0;
+		s->epoch = h->eng->epoch;
+	}
 	for (uint32_t i = 0; i < s->n_chans; i++) {
 		struct history *hist = &s->chans[i].ch->hist;
 		if (!s->from_oldest && hist->evicted_seq > s->cursor)
@@ -414,7 +465,7 @@ static void hub_catchup(struct hub_sub *s)
 
 void hub_sub_drained(struct hub_sub *s)
 {
-	if (s->subscribed && !s->dead && !s->live)
+	if (s->subscribed && !s->dead && !s->live && !s->waiting)
 		hub_catchup(s);
 }
 
@@ -443,7 +494,7 @@ static void hub_resume_point(struct hub *h, struct hub_sub *s, const char *since
 		why = HUB_GAP_UNKNOWN;
 	else if (id.epoch != h->eng->epoch)
 		why = HUB_GAP_EPOCH;
-	else if (id.seq > h->eng->seq)
+	else if (id.seq > h->eng->seq && id.seq > h->remote_seq)
 		why = HUB_GAP_UNKNOWN; /* from the future: not a position we gave out */
 	s->live = false;
 	if (why < 0) {
@@ -484,6 +535,96 @@ static int hub_parse_names(struct hub_sub *s, const char *names, size_t len, con
 	return 0;
 }
 
+/* A resume on a replica: the position is judged once the engine has
+ * brought the sequence up to date (hub_unwait); hub lock held. */
+static void hub_wait_sync(struct hub *h, struct hub_sub *s, const char *since, size_t len)
+{
+	s->waiting = true;
+	s->live = false;
+	s->resume_pending = true;
+	s->gap_from_len = (uint8_t)(len < sizeof(s->gap_from) ? len : sizeof(s->gap_from));
+	memcpy(s->gap_from, since, s->gap_from_len);
+	for (uint32_t i = 0; i < s->n_chans; i++)
+		if (atomic_load(&s->chans[i].ch->ready))
+			h->remote.interest(h->remote.ctx, s->chans[i].ch->name,
+			                   s->chans[i].ch->name_len, HUB_INTEREST_SYNC);
+}
+
+/* Starts a waiting subscriber once all its channels are ready: live from
+ * now, or from its resume position. Worker thread of s. */
+static void hub_unwait(struct hub_sub *s)
+{
+	struct hub *h = s->hub;
+	for (uint32_t i = 0; i < s->n_chans; i++)
+		if (!atomic_load(&s->chans[i].ch->ready))
+			return;
+	s->waiting = false;
+	uv_mutex_lock(&h->lock);
+	s->epoch = h->eng->epoch;
+	s->cursor = h->eng->seq;
+	s->live = true;
+	if (!s->resume_pending) {
+		/* Live from when it subscribed, not from now: what was published
+		 * while the channel loaded is in history, after the newest
+		 * message older than the subscription. Times come from the
+		 * publishing node's clock (to the ms): a margin makes a message
+		 * published as it subscribed arrive, rather than be skipped. */
+		uint64_t since =
+		        s->waited_ms > HUB_LIVE_MARGIN_MS ? s->waited_ms - HUB_LIVE_MARGIN_MS : 0;
+		uint64_t cur = 0;
+		for (uint32_t i = 0; i < s->n_chans; i++) {
+			const struct history *hist = &s->chans[i].ch->hist;
+			for (uint32_t k = hist->len; k-- > 0;) {
+				const struct msg *m = history_at(hist, k);
+				if (m->time_ms < since) {
+					cur = m->id.seq > cur ? m->id.seq : cur;
+					break;
+				}
+			}
+		}
+		s->cursor = cur;
+		s->live = false;
+		s->from_oldest = true; /* older messages are not owed: no gap notice */
+	} else {
+		char since[sizeof(s->gap_from)];
+		size_t len = s->gap_from_len;
+		memcpy(since, s->gap_from, len);
+		s->resume_pending = false;
+		hub_resume_point(h, s, since, len);
+	}
+	uv_mutex_unlock(&h->lock);
+	if (s->ops->started)
+		s->ops->started(s);
+	if (!s->live && !s->dead)
+		hub_catchup(s);
+}
+
+/* A channel was (re)loaded: its waiting subscribers start, and live ones
+ * that may have missed messages (the remote history moved past them while
+ * this node was not listening, or was lost) catch up from history, which
+ * tells them of the gap. */
+static void hub_unwait_channel(struct hub_worker *hw, struct hub_channel *ch)
+{
+	struct hub *h = hw->h;
+	uv_mutex_lock(&h->lock);
+	uint32_t epoch = h->eng->epoch;
+	uint64_t evicted = ch->hist.evicted_seq;
+	uv_mutex_unlock(&h->lock);
+	struct list *head = &ch->local[hw->w->id].subs;
+	for (struct list *n = head->next, *next; n != head; n = next) {
+		next = n->next;
+		struct hub_sub *s = container_of(n, struct hub_sub_chan, node)->sub;
+		if (s->dead)
+			continue;
+		if (s->waiting) {
+			hub_unwait(s);
+		} else if (s->live && (s->epoch != epoch || s->cursor < evicted)) {
+			s->live = false;
+			hub_catchup(s);
+		}
+	}
+}
+
 int hub_subscribe(struct hub *h, struct hub_sub *s, struct worker *w, const char *names,
                   size_t names_len, const char *since, size_t since_len)
 {
@@ -510,11 +651,18 @@ int hub_subscribe(struct hub *h, struct hub_sub *s, struct worker *w, const char
 		for (uint32_t i = 0; i < s->n_chans; i++) {
 			s->chans[i].ch->subs_total++;
 			s->chans[i].ch->local[w->id].count++;
+			if (!atomic_load(&s->chans[i].ch->ready))
+				s->waiting = true;
 		}
 		s->epoch = h->eng->epoch;
 		s->cursor = h->eng->seq;
 		s->live = true;
-		if (since)
+		if (h->remote.interest && since)
+			hub_wait_sync(h, s, since, since_len);
+		else if (s->waiting) {
+			s->live = false;
+			s->waited_ms = clock_mono_ms();
+		} else if (since)
 			hub_resume_point(h, s, since, since_len);
 	}
 	uv_mutex_unlock(&h->lock);
@@ -599,7 +747,7 @@ uint32_t hub_sub_preview(struct hub_sub *s, struct buf *gap)
 
 void hub_sub_start(struct hub_sub *s)
 {
-	if (s->subscribed && !s->live && !s->dead)
+	if (s->subscribed && !s->live && !s->dead && !s->waiting)
 		hub_catchup(s);
 }
 
@@ -620,6 +768,122 @@ void hub_unsubscribe(struct hub_sub *s)
 	uv_mutex_unlock(&s->hub->lock);
 	free(s->chans);
 	s->chans = NULL;
+}
+
+void hub_set_remote(struct hub *h, const struct hub_remote *r)
+{
+	h->remote = *r;
+}
+
+bool hub_is_remote(const struct hub *h)
+{
+	return h->remote.interest != NULL;
+}
+
+/* The remote history was lost: drop the local replica and forget every
+ * position of the old epoch; hub lock held. */
+static void hub_new_epoch(struct hub *h, uint32_t epoch)
+{
+	if (h->eng->seq) /* not at start-up, when the first sync names the epoch */
+		log_warn("the Redis engine's history was lost: new epoch, subscribers get a gap "
+		         "notice",
+		         "old_epoch=%08x new_epoch=%08x", h->eng->epoch, epoch);
+	h->eng->ops->reset(h->eng);
+	for (uint32_t i = 0; i < h->n_buckets; i++)
+		for (struct hub_channel *c = h->buckets[i]; c; c = c->next) {
+			c->last_seq = 0;
+			c->hist.evicted_seq = 0;
+		}
+	memset(h->marks, 0, HUB_REAPED_SLOTS * sizeof(*h->marks));
+	h->reap_floor = 0;
+	h->eng->epoch = epoch;
+	h->eng->seq = 0;
+	h->remote_seq = 0;
+}
+
+int hub_deliver(struct hub *h, const char *name, size_t len, struct msg *m)
+{
+	bool wake[256] = {false};
+	int err = 0;
+	uv_mutex_lock(&h->lock);
+	if (m->id.epoch != h->eng->epoch)
+		hub_new_epoch(h, m->id.epoch);
+	struct hub_channel *ch = hub_find(h, name, len, hub_hash(name, len));
+	if (!ch || m->id.seq <= ch->last_seq) {
+		uv_mutex_unlock(&h->lock);
+		return 0; /* not wanted here any more, or already held */
+	}
+	m->ch = ch;
+	atomic_fetch_add_explicit(&ch->live_msgs, 1, memory_order_relaxed);
+	err = h->eng->ops->append(h->eng, &ch->hist, m, &h->cfg.limits, clock_mono_ms());
+	if (!err) {
+		ch->last_seq = m->id.seq;
+		ch->published++;
+		h->published++;
+		for (uint32_t i = 0; i < h->n_workers; i++)
+			if (ch->local[i].count)
+				wake[i] = hub_inbox_push(h->workers[i], m);
+		hub_warn_full(h);
+	}
+	uv_mutex_unlock(&h->lock);
+	for (uint32_t i = 0; i < h->n_workers; i++)
+		if (wake[i])
+			uv_async_send(&h->workers[i]->wake);
+	return err;
+}
+
+void hub_sync(struct hub *h, uint32_t epoch, uint64_t seq)
+{
+	uv_mutex_lock(&h->lock);
+	if (epoch != h->eng->epoch)
+		hub_new_epoch(h, epoch);
+	/* Not the hub's own seq: that one says what was delivered here, and a
+	 * subscriber with nothing to replay starts from it. */
+	if (seq > h->remote_seq)
+		h->remote_seq = seq;
+	uv_mutex_unlock(&h->lock);
+}
+
+void hub_channel_ready(struct hub *h, const char *name, size_t len, uint64_t evicted_seq)
+{
+	bool wake[256] = {false};
+	uv_mutex_lock(&h->lock);
+	struct hub_channel *ch = hub_find(h, name, len, hub_hash(name, len));
+	if (ch) {
+		if (evicted_seq > ch->hist.evicted_seq)
+			ch->hist.evicted_seq = evicted_seq;
+		atomic_store(&ch->ready, true);
+		for (uint32_t i = 0; i < h->n_workers; i++) {
+			struct hub_worker *hw = h->workers[i];
+			if (!ch->local[i].count)
+				continue;
+			if (hw->ready_len == hw->ready_cap) {
+				size_t cap = hw->ready_cap ? hw->ready_cap * 2 : 16;
+				struct hub_channel **p = realloc(hw->ready, cap * sizeof(*p));
+				if (!p)
+					continue; /* its waiting subscribers start at the next ready */
+				hw->ready = p;
+				hw->ready_cap = cap;
+			}
+			/* Pinned until the worker has looked at it (hub_reap). */
+			atomic_fetch_add_explicit(&ch->live_msgs, 1, memory_order_relaxed);
+			hw->ready[hw->ready_len++] = ch;
+			wake[i] = true;
+		}
+	}
+	uv_mutex_unlock(&h->lock);
+	for (uint32_t i = 0; i < h->n_workers; i++)
+		if (wake[i])
+			uv_async_send(&h->workers[i]->wake);
+}
+
+uint32_t hub_channel_subs(struct hub *h, const char *name, size_t len)
+{
+	uv_mutex_lock(&h->lock);
+	struct hub_channel *c = hub_find(h, name, len, hub_hash(name, len));
+	uint32_t n = c ? c->subs_total : 0;
+	uv_mutex_unlock(&h->lock);
+	return n;
 }
 
 int hub_channel_json(struct hub *h, const char *name, size_t len, struct buf *out)
@@ -668,6 +932,21 @@ static void hub_remember(struct hub *h, const struct hub_channel *c)
 	r->seq = c->hist.evicted_seq;
 }
 
+/* A replica's history is a cache of the remote one: a channel nobody here
+ * wants may go with it, if nothing but its history holds its messages
+ * (references are only taken under the hub lock, which we hold), so that
+ * it is freed at once and never seen ready with its history dropped. */
+static bool hub_replica_idle(const struct hub_channel *c)
+{
+	if (c->subs_total || !c->hist.len ||
+	    atomic_load_explicit(&c->live_msgs, memory_order_acquire) != c->hist.len)
+		return false;
+	for (uint32_t i = 0; i < c->hist.len; i++)
+		if (atomic_load_explicit(&history_at(&c->hist, i)->refs, memory_order_acquire) != 1)
+			return false;
+	return true;
+}
+
 /* Frees idle channels in part of the table; hub lock held. A channel with
  * no subscriber and no history can only be reached again through the
  * table (which we hold) or a message still alive: live_msgs == 0 read
@@ -679,13 +958,19 @@ static void hub_reap(struct hub *h)
 		uint32_t b = h->sweep_pos++ & (h->n_buckets - 1);
 		for (struct hub_channel **pp = &h->buckets[b]; *pp;) {
 			struct hub_channel *c = *pp;
+			if (h->remote.interest && hub_replica_idle(c))
+				h->eng->ops->drop(h->eng, &c->hist); /* then freed just below */
 			if (c->subs_total || c->hist.len ||
 			    atomic_load_explicit(&c->live_msgs, memory_order_acquire)) {
 				pp = &c->next;
 				continue;
 			}
 			*pp = c->next;
-			hub_remember(h, c);
+			if (h->remote.interest)
+				h->remote.interest(h->remote.ctx, c->name, c->name_len,
+				                   HUB_INTEREST_OFF);
+			if (!h->remote.interest) /* a replica's positions come from Redis */
+				hub_remember(h, c);
 			history_clear(&c->hist);
 			free(c);
 			h->n_channels--;
@@ -893,6 +1178,11 @@ void hub_worker_exit(struct worker *w)
 	for (size_t i = 0; i < hw->inbox_len; i++)
 		msg_unref(hw->inbox[i]);
 	hw->inbox_len = 0;
+	for (size_t i = 0; i < hw->ready_len; i++)
+		atomic_fetch_sub_explicit(&hw->ready[i]->live_msgs, 1, memory_order_release);
+	free(hw->ready);
+	hw->ready = NULL;
+	hw->ready_len = hw->ready_cap = 0;
 }
 
 void hub_free(struct hub *h)

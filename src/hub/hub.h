@@ -18,6 +18,16 @@
  * queue outgrows its budget under --slow-policy catchup stops being live
  * and catches up the same way. Whenever history no longer holds a message
  * the subscriber should have had, it is told with a gap notice first.
+ *
+ * With a remote engine (Redis: engine/engine_redis.h) the hub is a replica.
+ * Ids are assigned elsewhere and every message, this node's own publishes
+ * included, comes back through hub_deliver in id order; the local history
+ * is a cache of the remote one. A channel first wanted here is not
+ * "ready" until the engine has subscribed to it and loaded its history
+ * (hub_channel_ready); its subscribers wait until then, so their resume
+ * reads a complete history. A resume from an id also waits for one round
+ * trip, which brings the sequence up to date: the id may come from
+ * another node, ahead of what this one has seen.
  */
 #ifndef CRIER_HUB_HUB_H
 #define CRIER_HUB_HUB_H
@@ -52,6 +62,8 @@ struct hub_channel {
 	struct hub_channel *next; /* hash chain */
 	uint64_t hash;
 	struct history hist;   /* hub lock */
+	uint64_t last_seq;     /* newest seq appended (a remote engine's duplicates); hub lock */
+	atomic_bool ready;     /* history complete: subscribers may start (remote engine) */
 	uint32_t subs_total;   /* hub lock */
 	uint64_t published;    /* messages ever published here; hub lock */
 	uint64_t stats_mark;   /* published at the previous hub_stats scan; hub lock */
@@ -89,6 +101,11 @@ struct hub_sink_ops {
 	 * live messages, or one catch-up batch), e.g. to answer a long-poll
 	 * with everything that arrived together. */
 	void (*batch_end)(struct hub_sub *s);
+	/* Optional: a subscriber that waited for a remote engine to load its
+	 * channels (s->waiting after hub_subscribe) starts now; its replay and
+	 * gap notice follow, and hub_sub_preview tells what they will be
+	 * (e.g. for a subscribe acknowledgement held until then). */
+	void (*started)(struct hub_sub *s);
 };
 
 enum hub_slow_policy { HUB_SLOW_DISCONNECT = 0, HUB_SLOW_CATCHUP };
@@ -101,16 +118,31 @@ struct hub_sub {
 	uint64_t cursor; /* seq of the last message queued */
 	uint32_t epoch;  /* epoch the cursor belongs to */
 	bool live;
-	bool dead;        /* ended: deliver nothing more */
-	bool subscribed;  /* hub_unsubscribe has work to do */
-	bool gap_pending; /* a gap notice goes before the next batch */
-	bool from_oldest; /* the next batch starts at the oldest message held */
+	bool dead;           /* ended: deliver nothing more */
+	bool subscribed;     /* hub_unsubscribe has work to do */
+	bool gap_pending;    /* a gap notice goes before the next batch */
+	bool from_oldest;    /* the next batch starts at the oldest message held */
+	bool waiting;        /* a remote engine is still loading a channel: start later */
+	bool resume_pending; /* waiting with a resume position (held in gap_from) */
+	uint64_t waited_ms;  /* waiting: when it subscribed (monotonic), the live start */
 	uint8_t gap_why;
 	uint8_t gap_from_len;
 	char gap_from[64]; /* the position the gap starts at, as the client gave it */
 	uint32_t n_chans;
 	struct hub_sub_chan *chans;
 	struct list touched; /* on the worker's batch_end list; worker only */
+};
+
+/* What a remote engine is told (under the hub lock: it must only queue). */
+enum hub_interest {
+	HUB_INTEREST_ON = 0, /* a channel now exists here: subscribe and load it */
+	HUB_INTEREST_OFF,    /* reaped: unsubscribe */
+	HUB_INTEREST_SYNC,   /* a resume waits: reload after what is held, then ready again */
+};
+
+struct hub_remote {
+	void (*interest)(void *ctx, const char *name, size_t len, enum hub_interest what);
+	void *ctx;
 };
 
 struct hub_config {
@@ -128,6 +160,35 @@ void hub_free(struct hub *h);
 /* Adopts new limits (reload). Any thread. */
 void hub_set_config(struct hub *h, const struct hub_config *cfg);
 
+/* Makes the hub a replica of a remote engine (before server_run). */
+void hub_set_remote(struct hub *h, const struct hub_remote *r);
+
+/* True when the hub is a replica (publishes go through the engine). */
+bool hub_is_remote(const struct hub *h);
+
+/*
+ * A message from the remote engine, with its id and time_ms set: appended
+ * to the channel's local history and handed to the workers, as
+ * hub_publish does. Dropped when this node has no such channel or already
+ * holds that seq. An id of another epoch means the remote history was lost:
+ * the local one is dropped, and each subscriber is told with a gap notice
+ * (reason epoch) before its next message. Returns 0 or CRIER_ENOMEM. Any thread.
+ */
+int hub_deliver(struct hub *h, const char *name, size_t len, struct msg *m);
+
+/* The remote sequence as last read: adopts a new epoch (as hub_deliver
+ * does) and remembers seq, so that a resume from an id up to it is a
+ * position, not one "from the future". Any thread. */
+void hub_sync(struct hub *h, uint32_t epoch, uint64_t seq);
+
+/* The remote engine holds a channel's history (loaded with hub_deliver;
+ * evicted_seq: the newest seq it lost to its bounds): its waiting
+ * subscribers start. Any thread. */
+void hub_channel_ready(struct hub *h, const char *name, size_t len, uint64_t evicted_seq);
+
+/* Subscribers on the channel across all workers (0 when unknown). */
+uint32_t hub_channel_subs(struct hub *h, const char *name, size_t len);
+
 /* True when name is 1..128 bytes of [A-Za-z0-9_.:@-], or a reserved
  * channel (core/name.h), which only the hub itself publishes to. */
 bool hub_channel_name_valid(const char *name, size_t len);
@@ -135,7 +196,8 @@ bool hub_channel_name_valid(const char *name, size_t len);
 /* Publishes m (the caller keeps its reference; the hub takes its own) on
  * channel name. On success m has its id and *subscribers is the channel's
  * subscriber count. Returns 0, CRIER_EINVAL (bad name), CRIER_EOVERLOAD
- * (--max-channels reached), CRIER_ENOMEM. Any worker thread. */
+ * (--max-channels reached), CRIER_ENOMEM, CRIER_EREMOTE (the hub is a
+ * replica: publish through the engine). Any worker thread. */
 int hub_publish(struct hub *h, const char *name, size_t name_len, struct msg *m,
                 uint32_t *subscribers);
 

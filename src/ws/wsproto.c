@@ -17,6 +17,7 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "engine/engine_redis.h"
 #include "hub/hub.h"
 #include "hub/msg_json.h"
 #include "net/worker.h"
@@ -32,12 +33,25 @@ struct wsp_conn;
 struct wsp_sub {
 	struct hub_sub sub; /* first: the sink's hub_sub is the wsp_sub */
 	struct wsp_conn *pc;
-	struct list node; /* on pc->subs */
+	struct list node;                  /* on pc->subs */
+	char ack_ref[WSPROTO_REF_MAX + 1]; /* the held ack's ref, while the engine loads */
+};
+
+static void wsp_started(struct hub_sub *s);
+
+/* A publish waiting for the Redis engine; acknowledged in request order
+ * (one connection's publishes share its worker's pipelined connection). */
+struct wsp_pub {
+	struct list node; /* on pc->pubs */
+	struct wsp_conn *pc;
+	struct engine_redis_req *req;
+	char ref[WSPROTO_REF_MAX + 1];
 };
 
 struct wsp_conn {
 	struct ws_conn *wc;
 	struct list subs;
+	struct list pubs;    /* struct wsp_pub.node: publishes waiting for Redis */
 	struct auth_id id;   /* who the connection is (the upgrade's token, or a refresh's) */
 	struct deadline exp; /* that token's expiry, when it has one */
 };
@@ -98,6 +112,7 @@ static const struct hub_sink_ops wsp_sink = {
         .queued = wsp_queued,
         .pushback = wsp_pushback,
         .slow = wsp_slow,
+        .started = wsp_started,
 };
 
 static void wsp_send_error(struct wsp_conn *pc, const char *ref, enum wsproto_code code,
@@ -163,6 +178,28 @@ static size_t wsp_channels(const struct wsp_conn *pc)
 	return n;
 }
 
+/* The subscribe ack: {"op":"ack","ref":..,"replayed":N[,"gap":{..}]}. */
+static void wsp_ack_subscribe(struct wsp_conn *pc, const char *ref, struct hub_sub *s)
+{
+	struct buf gap = {0}, extra = {0};
+	uint32_t n = hub_sub_preview(s, &gap);
+	buf_printf(&extra, ",\"replayed\":%u", n);
+	if (gap.len) {
+		buf_puts(&extra, ",\"gap\":");
+		buf_append(&extra, gap.data, gap.len);
+	}
+	buf_append(&extra, "", 1); /* a C string for wsp_send_ack */
+	wsp_send_ack(pc, ref, extra.data);
+	buf_free(&gap);
+	buf_free(&extra);
+}
+
+static void wsp_started(struct hub_sub *s)
+{
+	struct wsp_sub *ps = (struct wsp_sub *)s;
+	wsp_ack_subscribe(ps->pc, ps->ack_ref, s);
+}
+
 static void wsp_subscribe(struct wsp_conn *pc, struct worker *w, const struct wsproto_req *r)
 {
 	if (!wsp_granted(pc, r, AUTH_SUBSCRIBE))
@@ -205,17 +242,13 @@ static void wsp_subscribe(struct wsp_conn *pc, struct worker *w, const struct ws
 		return;
 	}
 	list_push(&pc->subs, &ps->node);
-	struct buf gap = {0}, extra = {0};
-	uint32_t n = hub_sub_preview(&ps->sub, &gap);
-	buf_printf(&extra, ",\"replayed\":%u", n);
-	if (gap.len) {
-		buf_puts(&extra, ",\"gap\":");
-		buf_append(&extra, gap.data, gap.len);
+	if (ps->sub.waiting) {
+		/* The Redis engine is loading a channel: the ack, which says what
+		 * the replay will be, goes out when the subscription starts. */
+		snprintf(ps->ack_ref, sizeof(ps->ack_ref), "%s", r->ref);
+		return;
 	}
-	buf_append(&extra, "", 1); /* a C string for wsp_send_ack */
-	wsp_send_ack(pc, r->ref, extra.data);
-	buf_free(&gap);
-	buf_free(&extra);
+	wsp_ack_subscribe(pc, r->ref, &ps->sub);
 	hub_sub_start(&ps->sub);
 	return;
 oom:
@@ -242,6 +275,49 @@ static void wsp_unsubscribe(struct wsp_conn *pc, const struct wsproto_req *r)
 	wsp_send_ack(pc, r->ref, NULL);
 }
 
+static void wsp_pub_done(void *arg, const struct engine_redis_result *res)
+{
+	struct wsp_pub *pp = arg;
+	struct wsp_conn *pc = pp->pc;
+	if (res->status == 200) {
+		char extra[128];
+		snprintf(extra, sizeof(extra), ",\"id\":\"%s\",\"subscribers\":%u", res->id,
+		         hub_channel_subs(((struct http_conn *)pc->wc)->app->hub, res->channel,
+		                          res->channel_len));
+		wsp_send_ack(pc, pp->ref, extra);
+	} else {
+		wsp_send_error(pc, pp->ref,
+		               res->status == 503 ? WSPROTO_E_UNAVAILABLE : WSPROTO_E_INTERNAL,
+		               res->message);
+	}
+	list_unlink(&pp->node);
+	free(pp);
+}
+
+/* Publish through the Redis engine: acknowledged when Redis has run it. */
+static void wsp_publish_remote(struct wsp_conn *pc, const struct wsproto_req *r, struct msg *m)
+{
+	struct http_conn *hc = (struct http_conn *)pc->wc;
+	struct wsp_pub *pp = calloc(1, sizeof(*pp));
+	int err = CRIER_ENOMEM;
+	if (pp) {
+		pp->pc = pc;
+		snprintf(pp->ref, sizeof(pp->ref), "%s", r->ref);
+		pp->req = engine_redis_publish(hc->app->redis, hc->base.w, r->channels[0],
+		                               r->channel_lens[0], m, wsp_pub_done, pp, &err);
+	}
+	if (pp && pp->req) {
+		list_push(&pc->pubs, &pp->node);
+		return;
+	}
+	free(pp);
+	if (err == CRIER_EENGINE_DOWN)
+		wsp_send_error(pc, r->ref, WSPROTO_E_UNAVAILABLE,
+		               "the Redis engine is unavailable (reconnecting)");
+	else
+		wsp_send_error(pc, r->ref, WSPROTO_E_INTERNAL, "out of memory");
+}
+
 static void wsp_publish(struct wsp_conn *pc, const struct wsproto_req *r)
 {
 	if (!wsp_granted(pc, r, AUTH_PUBLISH))
@@ -265,6 +341,11 @@ static void wsp_publish(struct wsp_conn *pc, const struct wsproto_req *r)
 	}
 	struct hub *hub = ((struct http_conn *)pc->wc)->app->hub;
 	struct msg *m = msg_new(r->data, r->data_len, r->event, r->event_len, r->binary);
+	if (m && ((struct http_conn *)pc->wc)->app->redis) {
+		wsp_publish_remote(pc, r, m);
+		msg_unref(m);
+		return;
+	}
 	uint32_t subs = 0;
 	int rc = m ? hub_publish(hub, r->channels[0], r->channel_lens[0], m, &subs) : CRIER_ENOMEM;
 	if (rc == 0) {
@@ -391,6 +472,7 @@ static void wsp_open(struct ws_conn *wc)
 	}
 	pc->wc = wc;
 	list_init(&pc->subs);
+	list_init(&pc->pubs);
 	ws_conn_set_user(wc, pc);
 }
 
@@ -412,6 +494,12 @@ static void wsp_close(struct ws_conn *wc)
 		return;
 	while (!list_empty(&pc->subs))
 		wsp_free_sub(container_of(list_first(&pc->subs), struct wsp_sub, node));
+	while (!list_empty(&pc->pubs)) {
+		struct wsp_pub *pp = container_of(list_first(&pc->pubs), struct wsp_pub, node);
+		engine_redis_cancel(pp->req);
+		list_unlink(&pp->node);
+		free(pp);
+	}
 	deadline_cancel(&((struct http_conn *)wc)->base.w->deadlines, &pc->exp);
 	auth_id_free(&pc->id);
 	free(pc);

@@ -58,6 +58,7 @@ static const char *const wsproto_code_names[WSPROTO_E_COUNT] = {
         [WSPROTO_E_FORBIDDEN] = "forbidden",
         [WSPROTO_E_TOO_MANY_CHANNELS] = "too_many_channels",
         [WSPROTO_E_RATE_LIMITED] = "rate_limited",
+        [WSPROTO_E_UNAVAILABLE] = "unavailable",
 };
 
 const char *wsproto_code_name(enum wsproto_code c)

@@ -46,6 +46,7 @@ enum wsproto_code {
 	WSPROTO_E_FORBIDDEN,         /* the connection's token does not grant the channel */
 	WSPROTO_E_TOO_MANY_CHANNELS, /* over --max-channels-per-conn on this connection */
 	WSPROTO_E_RATE_LIMITED,      /* over --publish-rate */
+	WSPROTO_E_UNAVAILABLE,       /* not offered by this configuration (publish with Redis) */
 	WSPROTO_E_COUNT
 };
 

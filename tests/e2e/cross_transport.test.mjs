@@ -5,15 +5,17 @@
 // the identical gap notice (same from, to, reason), for a point inside
 // history, an expired one (small --history-size), one from before a restart
 // (another epoch), the start of this epoch, one ahead of the newest, and
-// garbage.
+// garbage. The same again across nodes with the Redis engine: published
+// on node A, every subscriber on node B.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { startServer } from './lib/server.mjs';
-import { channelInfo, parseId, publishOk, Publisher, SseSub, WsSub } from './lib/hub.mjs';
+import { channelInfo, parseId, publish, publishOk, Publisher, SseSub, until, WsSub } from './lib/hub.mjs';
 import { OP } from './lib/wsraw.mjs';
 import { strip, V1 } from './lib/crierv1.mjs';
 import { PollLoop } from './lib/poll.mjs';
+import { startRedis } from './lib/redis.mjs';
 
 const HISTORY = 6;
 const CHANS = ['cx', 'cy'];
@@ -101,7 +103,24 @@ test('cross-transport: SSE, raw WebSocket, /ws and long-poll see the same ids an
 	assert.equal((await before.stop('SIGTERM')).code, 0);
 
 	const s = await startServer(t, { args: ['--history-size', String(HISTORY), '--poll-timeout', '1s'] });
-	const pub = await Publisher.open(s);
+	await crossTransport(t, { pubNode: s, s, oldId });
+});
+
+test('cross-transport across nodes (Redis engine): published on A, resumed on B by every transport, same ids and gap notices', { timeout: 120000 }, async (t) => {
+	const redis = await startRedis(t);
+	const args = ['--engine', 'redis', '--redis-url', redis.url, '--history-size', String(HISTORY), '--poll-timeout', '1s'];
+	const [a, b] = await Promise.all([startServer(t, { args }), startServer(t, { args })]);
+	// An id from an earlier life of Redis's history: before a FLUSHALL.
+	const oldId = await until(async () => {
+		const r = await publish(a, 'cx', 'from the previous life');
+		return r.status === 200 && r.json.id;
+	}, 10000, 'node A publishing');
+	await redis.cli('FLUSHALL');
+	await crossTransport(t, { pubNode: a, s: b, oldId });
+});
+
+async function crossTransport(t, { pubNode, s, oldId }) {
+	const pub = await Publisher.open(pubNode);
 	const published = []; // {id, ch, data} in id order
 	const idOf = new Map(); // data -> id
 	const publish = async (ch, data) => {
@@ -163,4 +182,4 @@ test('cross-transport: SSE, raw WebSocket, /ws and long-poll see the same ids an
 		});
 	}
 	pub.close();
-});
+}

@@ -149,6 +149,75 @@ static void test_history_size_zero(void **state)
 	e->ops->free(e);
 }
 
+/* A replica's append (the Redis engine): the id and time a message came
+ * with are kept, the sequence follows the highest seq seen, and reset
+ * drops everything without counting evictions. */
+static void test_preset_id_and_reset(void **state)
+{
+	(void)state;
+	struct engine *e = engine_memory_new();
+	struct engine_limits lim = {.history_size = 10, .history_max_bytes = 1 << 20};
+	struct hub_channel *a = mkchan(), *b = mkchan();
+	uint64_t seqs[] = {7, 9, 12};
+	struct hub_channel *chans[] = {a, b, a};
+	for (int i = 0; i < 3; i++) {
+		struct msg *m = msg_new("xyz", 3, NULL, 0, false);
+		struct id id = {.epoch = 0xabcdef01, .seq = seqs[i]};
+		msg_set_id(m, &id);
+		m->time_ms = 500 + (uint64_t)i;
+		m->ch = chans[i];
+		assert_int_equal(e->ops->append(e, &chans[i]->hist, m, &lim, 1000), 0);
+		assert_int_equal(m->id.seq, seqs[i]);
+		assert_int_equal(m->id.epoch, 0xabcdef01);
+		assert_int_equal(m->time_ms, 500 + (uint64_t)i);
+		msg_unref(m);
+	}
+	assert_int_equal(e->seq, 12);
+	assert_int_equal(a->hist.len, 2);
+	assert_int_equal(e->count, 3);
+	assert_int_equal(e->bytes, 9);
+	e->ops->reset(e);
+	assert_int_equal(a->hist.len, 0);
+	assert_int_equal(b->hist.len, 0);
+	assert_int_equal(e->count, 0);
+	assert_int_equal(e->bytes, 0);
+	for (int i = 0; i < ENGINE_EVICT_N; i++)
+		assert_int_equal(e->evicted[i], 0);
+	/* Ids assigned here after a reset continue from the sequence. */
+	append(e, a, 1, &lim, 2000);
+	assert_int_equal(history_at(&a->hist, 0)->id.seq, 13);
+	free_chan(a);
+	free_chan(b);
+	e->ops->free(e);
+}
+
+/* drop empties one channel (a replica's channel nobody wants) and keeps
+ * the global order of the others intact for the byte cap and the TTL. */
+static void test_drop_one_channel(void **state)
+{
+	(void)state;
+	struct engine *e = engine_memory_new();
+	struct engine_limits lim = {
+	        .history_size = 10, .history_max_bytes = 1 << 20, .history_ttl_ms = 100};
+	struct hub_channel *a = mkchan(), *b = mkchan();
+	append(e, a, 2, &lim, 0);
+	append(e, b, 3, &lim, 10);
+	append(e, a, 4, &lim, 20);
+	append(e, b, 5, &lim, 30);
+	e->ops->drop(e, &a->hist);
+	assert_int_equal(a->hist.len, 0);
+	assert_int_equal(b->hist.len, 2);
+	assert_int_equal(e->count, 2);
+	assert_int_equal(e->bytes, 8);
+	/* The TTL still walks the global list: b's messages expire in order. */
+	e->ops->expire(e, &lim, 115);
+	assert_int_equal(b->hist.len, 1);
+	assert_int_equal(history_at(&b->hist, 0)->id.seq, 4);
+	free_chan(a);
+	free_chan(b);
+	e->ops->free(e);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -158,6 +227,8 @@ int main(void)
 	        cmocka_unit_test(test_bytes_bound_across_channels),
 	        cmocka_unit_test(test_ttl),
 	        cmocka_unit_test(test_history_size_zero),
+	        cmocka_unit_test(test_preset_id_and_reset),
+	        cmocka_unit_test(test_drop_one_channel),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -603,7 +603,7 @@ static void test_code_names(void **state)
 	        "bad_json",       "bad_request",        "unknown_op",   "bad_channel",
 	        "bad_event",      "bad_data",           "too_large",    "channel_limit",
 	        "not_subscribed", "already_subscribed", "internal",     "unauthorized",
-	        "forbidden",      "too_many_channels",  "rate_limited",
+	        "forbidden",      "too_many_channels",  "rate_limited", "unavailable",
 	};
 	for (int c = 0; c < WSPROTO_E_COUNT; c++)
 		assert_string_equal(wsproto_code_name((enum wsproto_code)c), names[c]);
