@@ -155,6 +155,15 @@ async function crossTransport(t, { pubNode, s, oldId }) {
 	const opened = [];
 	for (const c of cases) opened.push({ c, subs: await openAll(s, c.since, idOf) });
 	await waitSubscribers(s, 'cy', cases.length * 3); // SSE, raw WS and /ws of every case; polls come and go
+	// Every subscriber has its replay before the live messages go out: with
+	// the Redis engine a resume waits for the node to sync first, and live
+	// messages published meanwhile would push the replay out of a history
+	// of HISTORY messages (a different, also correct, gap notice).
+	await until(
+		() => opened.every(({ c, subs }) => Object.values(subs.transports).every((tr) => tr.n() >= c.replay.length + (c.gap ? 1 : 0))),
+		20000,
+		'every subscriber of every case to receive its replay',
+	);
 	const live = [];
 	for (let i = 30; i < 39; i++) {
 		const id = await publish(ALL[i % 3], `p${i}`);
