@@ -89,8 +89,9 @@ struct conn {
 	bool ending : 1;         /* flush, FIN, linger, close */
 	bool fin_sent : 1;
 	bool reading : 1;
-	bool counted : 1;  /* holds a slot in the server's connection count */
-	bool in_gauge : 1; /* counted in conn_open[transport] */
+	bool counted : 1;   /* holds a slot in the server's connection count */
+	bool in_gauge : 1;  /* counted in conn_open[transport] */
+	bool ring_kept : 1; /* fnode is on w->shrink_list, not the flush list */
 };
 
 /* Starts reading. Returns 0 or a negative uv code. */
@@ -139,6 +140,10 @@ void conn_set_timeout(struct conn *c, enum conn_tclass tclass, uint64_t ms);
  * through proto->on_free (at once, or from the close callback). */
 int conn_accept(struct conn *c, struct worker *w, uv_stream_t *listener,
                 const struct conn_proto *proto);
+
+/* Frees the write rings kept since the last tick that are still empty
+ * (worker tick). */
+void conn_shrink_kept(struct worker *w);
 
 /* Called by the worker's check phase: writes what is queued. */
 void conn_flush(struct conn *c);

@@ -99,6 +99,7 @@ static void worker_on_tick(uv_timer_t *t)
 	worker_update_date(w);
 	worker_expire(w, w->now_ms);
 	deadline_run(&w->deadlines, w->now_ms);
+	conn_shrink_kept(w);
 	if (w->id == 0 && w->srv->hooks.tick)
 		w->srv->hooks.tick(w);
 }
@@ -121,6 +122,10 @@ static void worker_on_check(uv_check_t *h)
 
 void worker_want_flush(struct worker *w, struct conn *c)
 {
+	if (c->ring_kept) { /* on the shrink list: the ring is wanted again */
+		list_unlink(&c->fnode);
+		c->ring_kept = false;
+	}
 	if (list_linked(&c->fnode))
 		return;
 	if (list_empty(&w->flush_list))
@@ -210,6 +215,7 @@ int worker_init(struct worker *w, struct server *srv, uint32_t id, const int *li
 	for (int t = 0; t < CONN_T_COUNT; t++)
 		list_init(&w->tlists[t]);
 	list_init(&w->flush_list);
+	list_init(&w->shrink_list);
 	w->rbuf = malloc(WORKER_RBUF_BYTES);
 	w->listeners = calloc(n_fds, sizeof(*w->listeners));
 	if (!w->rbuf || !w->listeners)

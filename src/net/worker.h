@@ -55,6 +55,9 @@ struct worker {
 	struct list tlists[CONN_T_COUNT];
 	struct deadline_heap deadlines; /* per-connection far-off times (token expiry) */
 	struct list flush_list;
+	/* Connections whose write ring a burst grew and a flush drained: kept
+	 * for the next burst, freed at the next tick if still empty (conn.c). */
+	struct list shrink_list;
 	uint32_t conn_count;    /* connections alive on this worker */
 	struct server_cfg *cfg; /* the configuration in force here (a reference) */
 	atomic_uint mailbox;    /* pending enum worker_op bits */
