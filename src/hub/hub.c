@@ -305,27 +305,36 @@ static void hub_batch_end(struct hub_worker *hw)
 	}
 }
 
-static void hub_deliver_local(struct hub_worker *hw, struct msg *m)
+/*
+ * Hands a run of messages of one channel (ms[0..n), in id order) to the
+ * worker's subscribers of that channel. Subscriber by subscriber, each
+ * taking the whole run: a subscriber's state is brought into the cache
+ * once per run, not once per message, which is what a burst to tens of
+ * thousands of subscribers is bound by. Each subscriber still gets the
+ * messages in id order, and one that stops being live (over its budget)
+ * part-way gets none of the rest.
+ */
+static void hub_deliver_local(struct hub_worker *hw, struct msg *const *ms, size_t n)
 {
-	struct list *head = &m->ch->local[hw->w->id].subs;
-	for (struct list *n = head->next, *next; n != head; n = next) {
-		next = n->next; /* a transport never unsubscribes during delivery, but be safe */
-		struct hub_sub *s = container_of(n, struct hub_sub_chan, node)->sub;
-		if (s->dead || !s->live)
-			continue;
-		if (m->id.epoch != s->epoch) {
-			/* The remote engine lost its history (a new epoch): say so
-			 * before the first message of the new life. */
-			char from[ID_STR_MAX];
-			struct id cur = {.epoch = s->epoch, .seq = s->cursor};
-			size_t from_len = id_format(&cur, from);
-			s->epoch = m->id.epoch;
-			s->cursor = 0;
-			hub_send_gap(s, from, from_len, m->id_str, HUB_GAP_EPOCH);
+	struct list *head = &ms[0]->ch->local[hw->w->id].subs;
+	for (struct list *l = head->next, *next; l != head; l = next) {
+		next = l->next; /* a transport never unsubscribes during delivery, but be safe */
+		struct hub_sub *s = container_of(l, struct hub_sub_chan, node)->sub;
+		for (size_t i = 0; i < n && !s->dead && s->live; i++) {
+			struct msg *m = ms[i];
+			if (m->id.epoch != s->epoch) {
+				/* The remote engine lost its history (a new epoch): say
+				 * so before the first message of the new life. */
+				char from[ID_STR_MAX];
+				struct id cur = {.epoch = s->epoch, .seq = s->cursor};
+				size_t from_len = id_format(&cur, from);
+				s->epoch = m->id.epoch;
+				s->cursor = 0;
+				hub_send_gap(s, from, from_len, m->id_str, HUB_GAP_EPOCH);
+			}
+			if (m->id.seq > s->cursor)
+				hub_sub_queue(s, hw, m);
 		}
-		if (m->id.seq <= s->cursor)
-			continue;
-		hub_sub_queue(s, hw, m);
 	}
 }
 
@@ -354,10 +363,13 @@ static void hub_on_wake(uv_async_t *a)
 		atomic_fetch_sub_explicit(&ready[i]->live_msgs, 1, memory_order_release);
 	}
 	free(ready);
-	for (size_t i = 0; i < n; i++) {
-		hub_deliver_local(hw, batch[i]);
-		msg_unref(batch[i]);
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && batch[j]->ch == batch[i]->ch; j++)
+			;
+		hub_deliver_local(hw, batch + i, j - i);
 	}
+	for (size_t i = 0; i < n; i++)
+		msg_unref(batch[i]);
 	hub_batch_end(hw);
 	hw->spare = batch;
 	hw->spare_cap = cap;
