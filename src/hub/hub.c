@@ -197,6 +197,33 @@ static void hub_warn_full(struct hub *h)
 	         h->cfg.limits.history_max_bytes, ev);
 }
 
+/* Appends m to ch through the engine and puts it in the inbox of every
+ * worker with subscribers on ch, marking in wake the workers to wake
+ * (hub_wake, after the lock is released); hub lock held. */
+static int hub_append(struct hub *h, struct hub_channel *ch, struct msg *m, bool *wake)
+{
+	m->ch = ch;
+	atomic_fetch_add_explicit(&ch->live_msgs, 1, memory_order_relaxed);
+	int err = h->eng->ops->append(h->eng, &ch->hist, m, &h->cfg.limits, clock_mono_ms());
+	if (err)
+		return err;
+	ch->last_seq = m->id.seq;
+	ch->published++;
+	h->published++;
+	for (uint32_t i = 0; i < h->n_workers; i++)
+		if (ch->local[i].count)
+			wake[i] = hub_inbox_push(h->workers[i], m);
+	hub_warn_full(h);
+	return 0;
+}
+
+static void hub_wake(struct hub *h, const bool *wake)
+{
+	for (uint32_t i = 0; i < h->n_workers; i++)
+		if (wake[i])
+			uv_async_send(&h->workers[i]->wake);
+}
+
 int hub_publish(struct hub *h, const char *name, size_t name_len, struct msg *m,
                 uint32_t *subscribers)
 {
@@ -209,24 +236,12 @@ int hub_publish(struct hub *h, const char *name, size_t name_len, struct msg *m,
 	uv_mutex_lock(&h->lock);
 	struct hub_channel *ch = hub_channel_get(h, name, name_len, &err);
 	if (ch) {
-		m->ch = ch;
-		atomic_fetch_add_explicit(&ch->live_msgs, 1, memory_order_relaxed);
-		err = h->eng->ops->append(h->eng, &ch->hist, m, &h->cfg.limits, clock_mono_ms());
-	}
-	if (!err) {
-		ch->last_seq = m->id.seq;
-		ch->published++;
-		h->published++;
-		for (uint32_t i = 0; i < h->n_workers; i++)
-			if (ch->local[i].count)
-				wake[i] = hub_inbox_push(h->workers[i], m);
-		*subscribers = ch->subs_total;
-		hub_warn_full(h);
+		err = hub_append(h, ch, m, wake);
+		if (!err)
+			*subscribers = ch->subs_total;
 	}
 	uv_mutex_unlock(&h->lock);
-	for (uint32_t i = 0; i < h->n_workers; i++)
-		if (wake[i])
-			uv_async_send(&h->workers[i]->wake);
+	hub_wake(h, wake);
 	return err;
 }
 
@@ -825,22 +840,9 @@ int hub_deliver(struct hub *h, const char *name, size_t len, struct msg *m)
 		uv_mutex_unlock(&h->lock);
 		return 0; /* not wanted here any more, or already held */
 	}
-	m->ch = ch;
-	atomic_fetch_add_explicit(&ch->live_msgs, 1, memory_order_relaxed);
-	err = h->eng->ops->append(h->eng, &ch->hist, m, &h->cfg.limits, clock_mono_ms());
-	if (!err) {
-		ch->last_seq = m->id.seq;
-		ch->published++;
-		h->published++;
-		for (uint32_t i = 0; i < h->n_workers; i++)
-			if (ch->local[i].count)
-				wake[i] = hub_inbox_push(h->workers[i], m);
-		hub_warn_full(h);
-	}
+	err = hub_append(h, ch, m, wake);
 	uv_mutex_unlock(&h->lock);
-	for (uint32_t i = 0; i < h->n_workers; i++)
-		if (wake[i])
-			uv_async_send(&h->workers[i]->wake);
+	hub_wake(h, wake);
 	return err;
 }
 
