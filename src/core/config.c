@@ -517,8 +517,8 @@ static const struct opt opts[] = {
                 .min = 0,
                 .syntax = "origins like https://app.example.com, https://*.example.com, or *",
                 .flags = OPT_LIVE,
-                .help = "Browser origins allowed to open WebSockets (and, later, "
-                        "cross-origin streams) besides the hub's own origin. Empty by default: "
+                .help = "Browser origins allowed to open WebSockets and SSE or long-poll "
+                        "streams (CORS) besides the hub's own origin. Empty by default: "
                         "a page on another site cannot ride a visitor's cookies into the hub "
                         "(cross-site WebSocket hijacking). Requests without Origin (not from "
                         "a browser) are always allowed.",
@@ -1942,7 +1942,7 @@ static void flag_usage(const struct opt *o, char *buf, size_t len)
 
 static void default_text(const struct opt *o, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s", o->def ? o->def : "none");
+	snprintf(buf, len, "%s", o->def && o->def[0] ? o->def : "none");
 }
 
 /* Writes text word-wrapped into columns [indent, width); the cursor is at
