@@ -8,10 +8,9 @@
 // a job that cannot finish returns partial figures with complete=false.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { runCrier, startServer } from './lib/server.mjs';
+import { runCrier, SANITIZER_RE, startServer } from './lib/server.mjs';
 
 const T = { timeout: 60000 };
-const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/;
 
 function url(s) {
 	return `http://127.0.0.1:${s.port}`;

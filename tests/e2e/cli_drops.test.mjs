@@ -17,9 +17,9 @@
 // One file, one test: the whole run takes about 20 s (ASan build, 2 cores).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { childEnv, crierBin, startServer } from './lib/server.mjs';
+import { SANITIZER_RE, startServer } from './lib/server.mjs';
+import { CrierSub as Sub } from './lib/crier_sub.mjs';
 import { Publisher, publishOk } from './lib/hub.mjs';
 import { startCutProxy } from './lib/cutproxy.mjs';
 
@@ -31,112 +31,9 @@ const RATE = 300; // messages per second, per channel
 const PUBLISH_LIMIT_MS = 60000; // for MIN_CUTS cuts to happen (about 18 s)
 const SENTINEL = 'end';
 const SENTINEL_TIMEOUT_MS = 20000;
-const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/;
 
-// Subscribers retry forever (--max-attempts 0): any still alive when this
-// process exits, however the test ended, are killed.
-const live = new Set();
-process.on('exit', () => {
-	for (const p of live) p.kill('SIGKILL');
-});
-
-/** A running `crier sub`: lines of stdout and stderr as they come. */
-class Sub {
-	constructor(args) {
-		this.proc = spawn(crierBin(), ['sub', ...args], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-		live.add(this.proc);
-		this.out = [];
-		this.err = [];
-		this.code = undefined;
-		this.waiters = new Set();
-		this.exit = new Promise((resolve) =>
-			this.proc.on('close', (code, signal) => {
-				live.delete(this.proc);
-				this.code = code ?? signal;
-				for (const w of [...this.waiters]) w();
-				resolve(this.code);
-			}),
-		);
-		for (const [stream, lines] of [
-			[this.proc.stdout, this.out],
-			[this.proc.stderr, this.err],
-		]) {
-			let partial = '';
-			stream.setEncoding('utf8');
-			stream.on('data', (d) => {
-				partial += d;
-				let i;
-				while ((i = partial.indexOf('\n')) >= 0) {
-					lines.push(partial.slice(0, i));
-					partial = partial.slice(i + 1);
-				}
-				for (const w of [...this.waiters]) w();
-			});
-		}
-	}
-
-	get running() {
-		return this.code === undefined;
-	}
-
-	/** Last lines of stderr, for failure messages. */
-	tail(n = 15) {
-		return this.err.slice(-n).map((l) => `  | ${l}`).join('\n');
-	}
-
-	/** Resolves with the first line of lines (this.out or this.err) matching
-	 * re; rejects after timeoutMs, or when the process exits without one,
-	 * with describe() in the message. Scans each line once. */
-	waitFor(lines, re, timeoutMs, describe) {
-		return new Promise((resolve, reject) => {
-			let next = 0;
-			const check = () => {
-				for (; next < lines.length; next++) {
-					if (re.test(lines[next])) {
-						done();
-						resolve(lines[next]);
-						return;
-					}
-				}
-				if (!this.running) {
-					done();
-					reject(new Error(`crier sub exited (${this.code}) without a line matching ${re}; ${describe()}`));
-				}
-			};
-			const timer = setTimeout(() => {
-				done();
-				reject(new Error(`no line matching ${re} within ${timeoutMs} ms; ${describe()}`));
-			}, timeoutMs);
-			const done = () => {
-				clearTimeout(timer);
-				this.waiters.delete(check);
-			};
-			this.waiters.add(check);
-			check();
-		});
-	}
-
-	/** SIGTERM, then (bounded) the exit code; SIGKILL if it hangs. */
-	async stop(timeoutMs = 10000) {
-		if (this.running) this.proc.kill('SIGTERM');
-		let timer;
-		const hung = new Promise((resolve) => {
-			timer = setTimeout(() => resolve('hung'), timeoutMs);
-		});
-		const r = await Promise.race([this.exit, hung]);
-		clearTimeout(timer);
-		if (r === 'hung') {
-			this.proc.kill('SIGKILL');
-			await this.exit;
-			throw new Error(`crier sub did not exit within ${timeoutMs} ms of SIGTERM\n${this.tail()}`);
-		}
-		return r;
-	}
-
-	kill() {
-		if (this.running) this.proc.kill('SIGKILL');
-	}
-}
+// Subscribers retry forever (--max-attempts 0): lib/crier_sub.mjs kills any
+// still alive when this process exits, however the test ended.
 
 /** Where got (data strings) first differs from 0..n-1 then the sentinel,
  * described; '' when it does not. */

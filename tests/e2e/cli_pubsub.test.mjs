@@ -10,12 +10,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
-import { spawn } from 'node:child_process';
-import { childEnv, crierBin, runCrier, startServer } from './lib/server.mjs';
+import { runCrier, SANITIZER_RE, startServer } from './lib/server.mjs';
+import { CrierSub as Sub } from './lib/crier_sub.mjs';
 
 const T = { timeout: 60000 };
 const ID_RE = /^[0-9a-f]{8}-[1-9][0-9]*$/;
-const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/;
 
 function url(s) {
 	return `http://127.0.0.1:${s.port}`;
@@ -32,65 +31,6 @@ async function pub(s, ch, data, extra = []) {
 	const id = r.stdout.trim();
 	assert.match(id, ID_RE);
 	return id;
-}
-
-/** A running `crier sub`: lines of stdout and stderr as they come. */
-class Sub {
-	constructor(args) {
-		this.proc = spawn(crierBin(), ['sub', ...args], { env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-		this.out = [];
-		this.err = [];
-		this.waiters = new Set();
-		this.exit = new Promise((resolve) => this.proc.on('close', (code) => resolve(code)));
-		for (const [stream, lines] of [
-			[this.proc.stdout, this.out],
-			[this.proc.stderr, this.err],
-		]) {
-			let partial = '';
-			stream.setEncoding('utf8');
-			stream.on('data', (d) => {
-				partial += d;
-				let i;
-				while ((i = partial.indexOf('\n')) >= 0) {
-					lines.push(partial.slice(0, i));
-					partial = partial.slice(i + 1);
-				}
-				for (const w of [...this.waiters]) w();
-			});
-		}
-	}
-
-	/** Resolves when lines (this.out or this.err) has a line matching re. */
-	waitFor(lines, re, timeoutMs = 10000) {
-		return new Promise((resolve, reject) => {
-			const check = () => {
-				const l = lines.find((x) => re.test(x));
-				if (l !== undefined) {
-					done();
-					resolve(l);
-				}
-			};
-			const timer = setTimeout(() => {
-				done();
-				reject(new Error(`no line matching ${re}\nstdout:\n${this.out.join('\n')}\nstderr:\n${this.err.join('\n')}`));
-			}, timeoutMs);
-			const done = () => {
-				clearTimeout(timer);
-				this.waiters.delete(check);
-			};
-			this.waiters.add(check);
-			check();
-		});
-	}
-
-	async finish(timeoutMs = 20000) {
-		const timer = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs);
-		const code = await this.exit;
-		clearTimeout(timer);
-		const stderr = this.err.join('\n');
-		assert.doesNotMatch(stderr, SANITIZER_RE, stderr);
-		return { code, stdout: this.out, stderr };
-	}
 }
 
 test('crier pub prints the id of DATA and of each stdin line, in order', T, async (t) => {

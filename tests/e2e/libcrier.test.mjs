@@ -7,12 +7,11 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { REPO_ROOT, childEnv, crierBin, makeTempDir, startServer } from './lib/server.mjs';
+import { REPO_ROOT, SANITIZER_RE, childEnv, crierBin, makeTempDir, startServer } from './lib/server.mjs';
 import { publishOk } from './lib/hub.mjs';
 
 const T = { timeout: 60000 };
 const BUILD_DIR = path.dirname(crierBin());
-const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:/;
 
 /** Runs prog until it exits (bounded), publishing `msgs` on ch once it says "open". */
 function runExample(prog, server, ch, msgs, env = {}) {

@@ -26,7 +26,7 @@ process.on('exit', () => {
 	}
 });
 
-const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)/;
+export const SANITIZER_RE = /ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|SUMMARY: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer)/;
 
 /** Environment for a child: ours without any CRIER_* variable, plus extra. */
 export function childEnv(extra = {}) {
