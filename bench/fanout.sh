@@ -88,18 +88,6 @@ start_profile() { # PID DELAY_S
 	bench_perf_start "$1" "$2" 0
 }
 
-profile_json() { # DELIVERIES PUBLISHED
-	local counts
-	counts=$(bench_perf_counts stop)
-	[ -n "$counts" ] || {
-		echo '{}'
-		return 0
-	}
-	awk -v c="$counts" -v d="$1" -v m="$2" 'BEGIN { split(c, n, " "); sc = n[1]; cs = n[2]
-		if (d < 1) d = 1; if (m < 1) m = 1
-		printf "{\"perf_syscalls\":%d,\"syscalls_per_delivery\":%.4f,\"syscalls_per_msg\":%.1f,\"ctx_switches_per_msg\":%.2f}\n", sc, sc / d, sc / m, cs / m }'
-}
-
 run_one() { # SERVER CONFIG VARIANT TRANSPORT
 	local server=$1 config=$2 variant=$3 transport=$4 workers scpu='' cpin=() k m
 	if [ "$config" = pinned ]; then
@@ -121,7 +109,7 @@ run_one() { # SERVER CONFIG VARIANT TRANSPORT
 	out=$(cat "$TMP/run.json")
 	[ -n "$out" ] || bench_die "crier bench fanout printed nothing for $server (exit $rc, see $LOG)"
 	local prof
-	prof=$(profile_json "$(jq .received <<<"$out")" "$(jq .published <<<"$out")")
+	prof=$(bench_perf_json fanout "$(jq .received <<<"$out")" "$(jq .published <<<"$out")")
 	bench_stop_server
 	# CPU 0 busy share over the whole run (pinned: the server's core; the
 	# kernel's loopback softirq work is there and not in the server's own

@@ -92,19 +92,6 @@ start_profile() { # PID
 	bench_perf_start "$1" 1 "$PERF_WINDOW_S"
 }
 
-# jq object of per-request profile figures, or {} without PROFILE=1.
-profile_json() { # RATE
-	local counts
-	counts=$(bench_perf_counts wait)
-	[ -n "$counts" ] || {
-		echo '{}'
-		return 0
-	}
-	awk -v c="$counts" -v rate="$1" -v w="$PERF_WINDOW_S" 'BEGIN { split(c, n, " ")
-		r = rate * w; if (r < 1) r = 1
-		printf "{\"syscalls_per_req\":%.3f,\"ctx_switches_per_req\":%.4f}\n", n[1] / r, n[2] / r }'
-}
-
 # One wrk measurement: start the server, warm up, measure, stop, emit.
 run_rps() { # SERVER CONFIG ROUND
 	local server=$1 config=$2 round=$3 workers threads scpu='' wpin=()
@@ -126,7 +113,7 @@ run_rps() { # SERVER CONFIG ROUND
 	local rps prof
 	rps=$(awk '/^Requests\/sec:/ { print $2 }' <<<"$out")
 	[ -n "$rps" ] || bench_die "could not parse wrk output for $server $config (see $LOG)"
-	prof=$(profile_json "$rps")
+	prof=$(bench_perf_json rate req "$rps")
 	bench_stop_server
 	emit_rps "$server" "$config" "$round" "$workers" "$threads" "$out" \
 		"$(awk -v a="$t0" -v b="$t1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')" "$prof"

@@ -90,6 +90,28 @@ bench_perf_counts() { # wait|stop
 		END { print sc + 0, cs + 0 }' "$TMP/perf.csv"
 }
 
+# The perf run's counts per unit of work as a jq object, or {} without one.
+# rate: waits for a window of PERF_WINDOW_S s at RATE units/s, and gives
+# syscalls_per_UNIT and ctx_switches_per_UNIT. fanout: stops perf now and
+# gives them per delivery and per published message.
+bench_perf_json() { # rate UNIT RATE | fanout DELIVERIES PUBLISHED
+	local counts
+	counts=$(bench_perf_counts "$([ "$1" = rate ] && echo wait || echo stop)")
+	[ -n "$counts" ] || {
+		echo '{}'
+		return 0
+	}
+	if [ "$1" = rate ]; then
+		awk -v c="$counts" -v u="$2" -v rate="$3" -v w="$PERF_WINDOW_S" 'BEGIN { split(c, n, " ")
+			r = rate * w; if (r < 1) r = 1
+			printf "{\"syscalls_per_%s\":%.3f,\"ctx_switches_per_%s\":%.4f}\n", u, n[1] / r, u, n[2] / r }'
+	else
+		awk -v c="$counts" -v d="$2" -v m="$3" 'BEGIN { split(c, n, " "); sc = n[1]; cs = n[2]
+			if (d < 1) d = 1; if (m < 1) m = 1
+			printf "{\"perf_syscalls\":%d,\"syscalls_per_delivery\":%.4f,\"syscalls_per_msg\":%.2f,\"ctx_switches_per_msg\":%.3f}\n", sc, sc / d, sc / m, cs / m }'
+	fi
+}
+
 # EXIT trap: stop perf and the server, remove $TMP, keep the exit status.
 bench_cleanup() {
 	local rc=$?

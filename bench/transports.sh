@@ -84,18 +84,6 @@ start_profile() { # PID DELAY_S
 	bench_perf_start "$1" "$2" 0
 }
 
-profile_json() { # DELIVERIES PUBLISHED
-	local counts
-	counts=$(bench_perf_counts stop)
-	[ -n "$counts" ] || {
-		echo '{}'
-		return 0
-	}
-	awk -v c="$counts" -v d="$1" -v m="$2" 'BEGIN { split(c, n, " "); sc = n[1]; cs = n[2]
-		if (d < 1) d = 1; if (m < 1) m = 1
-		printf "{\"perf_syscalls\":%d,\"syscalls_per_delivery\":%.4f,\"syscalls_per_msg\":%.2f,\"ctx_switches_per_msg\":%.3f}\n", sc, sc / d, sc / m, cs / m }'
-}
-
 run_one() { # CONFIG MEASURE
 	local config=$1 measure=$2 workers scpu='' cpin=() args=()
 	if [ "$config" = pinned ]; then
@@ -129,7 +117,7 @@ run_one() { # CONFIG MEASURE
 	out=$(cat "$TMP/run.json")
 	[ -n "$out" ] || bench_die "crier bench fanout printed nothing for $measure (exit $rc, see $LOG)"
 	local prof
-	prof=$(profile_json "$(jq .received <<<"$out")" "$(jq .published <<<"$out")")
+	prof=$(bench_perf_json fanout "$(jq .received <<<"$out")" "$(jq .published <<<"$out")")
 	bench_stop_server
 	local cpu0
 	cpu0=$(bench_busy_share "$c0" "$c1")

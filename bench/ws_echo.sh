@@ -122,19 +122,6 @@ start_profile() { # PID
 	bench_perf_start "$1" 1 "$PERF_WINDOW_S"
 }
 
-# jq object of per-round-trip profile figures, or {} without PROFILE=1.
-profile_json() { # RATE
-	local counts
-	counts=$(bench_perf_counts wait)
-	[ -n "$counts" ] || {
-		echo '{}'
-		return 0
-	}
-	awk -v c="$counts" -v rate="$1" -v w="$PERF_WINDOW_S" 'BEGIN { split(c, n, " ")
-		r = rate * w; if (r < 1) r = 1
-		printf "{\"syscalls_per_rt\":%.3f,\"ctx_switches_per_rt\":%.4f}\n", n[1] / r, n[2] / r }'
-}
-
 run_echo() { # SERVER CONFIG ROUND
 	local server=$1 config=$2 round=$3 workers threads scpu='' cpin=()
 	if [ "$config" = pinned ]; then
@@ -164,7 +151,7 @@ run_echo() { # SERVER CONFIG ROUND
 	out=$(cat "$TMP/echo.json")
 	[ -n "$out" ] || bench_die "crier bench echo printed nothing for $server (exit $rc, see $LOG)"
 	local prof cpu_s
-	prof=$(profile_json "$(jq .rps <<<"$out")")
+	prof=$(bench_perf_json rate rt "$(jq .rps <<<"$out")")
 	bench_stop_server
 	cpu_s=$(awk -v a="$t0" -v b="$t1" -v hz="$hz" 'BEGIN { printf "%.2f", (b - a) / hz }')
 	# Everything busy that was neither the server nor the bench (the kernel's
