@@ -113,11 +113,12 @@ static size_t admit_addr_key(struct conn *c, uint8_t key[LIMIT_KEY_ADDR_MAX])
 	return admit_key_of(&ss, key);
 }
 
+/* c's record, made (or grown to hold a subject of sub_len bytes) when
+ * needed; NULL when out of memory (the old one stays). */
 static struct admit_hold *admit_hold(struct conn *c, size_t sub_len)
 {
 	struct admit_hold *h = c->lim;
-	size_t have = h ? h->sub_len : 0;
-	if (h && sub_len <= have)
+	if (h && sub_len == 0)
 		return h;
 	struct admit_hold *n = realloc(h, sizeof(*n) + sub_len);
 	if (!n)
@@ -153,7 +154,21 @@ int admit_conn(struct admit *a, struct conn *c, uint64_t now_ms, uint64_t *retry
 	return 0;
 }
 
-int admit_subject(struct admit *a, struct conn *c, const char *sub, size_t len)
+/* The subject of id for the per-token limits: the token's "sub", or NULL
+ * (no token, no subject). */
+static const char *admit_subject_of(const struct auth_id *id, size_t *len)
+{
+	if (id->kind != AUTH_ID_TOKEN || !id->claims.sub || !id->claims.sub[0]) {
+		*len = 0;
+		return NULL;
+	}
+	*len = strlen(id->claims.sub);
+	return id->claims.sub;
+}
+
+/* Takes one of sub's --max-conns-per-token slots for c (at most one per
+ * connection). Returns 0 or CRIER_ETOKEN_LIMIT. */
+static int admit_subject(struct admit *a, struct conn *c, const char *sub, size_t len)
 {
 	if (!atomic_load_explicit(&a->subject_on, memory_order_relaxed))
 		return 0;
@@ -175,11 +190,13 @@ int admit_subject(struct admit *a, struct conn *c, const char *sub, size_t len)
 	return 0;
 }
 
-int admit_publish(struct admit *a, struct conn *c, const char *sub, size_t len, uint64_t now_ms,
+int admit_publish(struct admit *a, struct conn *c, const struct auth_id *id, uint64_t now_ms,
                   uint64_t *retry_ms)
 {
 	if (!atomic_load_explicit(&a->publish_on, memory_order_relaxed))
 		return 0;
+	size_t len;
+	const char *sub = admit_subject_of(id, &len);
 	int rc;
 	if (sub && len) {
 		rc = limit_publish(a->tok, sub, len, now_ms, retry_ms);
@@ -239,16 +256,6 @@ int admit_metrics(const struct admit *a, struct buf *out)
 	        tok.entries);
 }
 
-const char *admit_subject_of(const struct auth_id *id, size_t *len)
-{
-	if (id->kind != AUTH_ID_TOKEN || !id->claims.sub || !id->claims.sub[0]) {
-		*len = 0;
-		return NULL;
-	}
-	*len = strlen(id->claims.sub);
-	return id->claims.sub;
-}
-
 void admit_log(const char *what, int rc, uint64_t retry_ms)
 {
 	static atomic_uint_fast64_t next_ms;
@@ -266,17 +273,23 @@ void admit_log(const char *what, int rc, uint64_t retry_ms)
 	         what, err_label(rc), retry_ms, more);
 }
 
+size_t admit_refusal(int rc, uint64_t retry_ms, const char *msg, char hdr[64], char body[200])
+{
+	hdr[0] = '\0';
+	if (rc == CRIER_ERATE_LIMITED)
+		snprintf(hdr, 64, "Retry-After: %" PRIu64 "\r\n", limit_retry_after_s(retry_ms));
+	int n = snprintf(body, 200, "%d %s: %s\n", err_http_status(rc),
+	                 http_reason(err_http_status(rc)), msg ? msg : err_message(rc));
+	return n > 0 && n < 200 ? (size_t)n : 0;
+}
+
 static void admit_answer(struct http_ctx *ctx, const char *what, int rc, uint64_t retry_ms)
 {
-	char hdr[64] = "", body[200];
-	if (rc == CRIER_ERATE_LIMITED)
-		snprintf(hdr, sizeof(hdr), "Retry-After: %" PRIu64 "\r\n",
-		         limit_retry_after_s(retry_ms));
-	int n = snprintf(body, sizeof(body), "%d %s: %s\n", err_http_status(rc),
-	                 http_reason(err_http_status(rc)), err_message(rc));
+	char hdr[64], body[200];
+	size_t n = admit_refusal(rc, retry_ms, NULL, hdr, body);
 	admit_log(what, rc, retry_ms);
 	http_respond(ctx, err_http_status(rc), "text/plain; charset=utf-8", hdr[0] ? hdr : NULL,
-	             body, (size_t)n);
+	             body, n);
 }
 
 bool admit_http_subject(struct http_ctx *ctx, const struct auth_id *id)
@@ -298,10 +311,8 @@ bool admit_http_publish(struct http_ctx *ctx, const struct auth_id *id)
 	struct admit *a = ctx->hc->app->admit;
 	if (!a)
 		return true;
-	size_t len;
-	const char *sub = admit_subject_of(id, &len);
 	uint64_t retry_ms = 0;
-	int rc = admit_publish(a, &ctx->hc->base, sub, len, clock_mono_ms(), &retry_ms);
+	int rc = admit_publish(a, &ctx->hc->base, id, clock_mono_ms(), &retry_ms);
 	if (rc == 0)
 		return true;
 	admit_answer(ctx, "publish", rc, retry_ms);

@@ -52,36 +52,29 @@ void admit_reload(struct admit *a, const struct config *cfg);
 int admit_conn(struct admit *a, struct conn *c, uint64_t now_ms, uint64_t *retry_ms);
 
 /*
- * The long-lived subscription on c belongs to token subject sub (len
- * bytes). Takes one of the subject's --max-conns-per-token slots, held
- * until the connection closes; a connection holds at most one (a second
- * call is a no-op returning 0). Returns 0 or CRIER_ETOKEN_LIMIT (the
- * subject has its cap open already: answer 429).
+ * One publish on c by id: keyed by the token's subject ("sub"), else by
+ * the client's address. Returns 0, or CRIER_ERATE_LIMITED with *retry_ms.
  */
-int admit_subject(struct admit *a, struct conn *c, const char *sub, size_t len);
-
-/*
- * One publish on c, by token subject sub (NULL or len 0: keyed by the
- * client's address). Returns 0, or CRIER_ERATE_LIMITED with *retry_ms.
- */
-int admit_publish(struct admit *a, struct conn *c, const char *sub, size_t len, uint64_t now_ms,
+struct auth_id;
+int admit_publish(struct admit *a, struct conn *c, const struct auth_id *id, uint64_t now_ms,
                   uint64_t *retry_ms);
 
 /*
- * The same for a route, answering the refusal itself: a long-lived
- * subscription by id (a token with a subject takes a slot), and a publish
- * by id (its subject, else the client's address). Each returns true when
- * the request may go on; otherwise it has answered 429 (with Retry-After
- * for a rate), logged (at most one line a second) and counted.
+ * The limits for a route, answering the refusal itself. A long-lived
+ * subscription by a token with a subject takes one of that subject's
+ * --max-conns-per-token slots, held until the connection closes (a
+ * connection holds at most one); a publish is admit_publish. Each returns
+ * true when the request may go on; otherwise it has answered 429 (with
+ * Retry-After for a rate), logged (at most one line a second) and counted.
  */
-struct auth_id;
 struct http_ctx;
 bool admit_http_subject(struct http_ctx *ctx, const struct auth_id *id);
 bool admit_http_publish(struct http_ctx *ctx, const struct auth_id *id);
 
-/* The subject of id for the per-token limits: the token's "sub", or NULL
- * (no token, no subject). */
-const char *admit_subject_of(const struct auth_id *id, size_t *len);
+/* The HTTP answer to a refusal rc: hdr gets "Retry-After: N" (CRLF-ended)
+ * for a rate and is empty otherwise; body gets "<status> <reason>: <msg>"
+ * (msg NULL: rc's own sentence). Returns the body's length. */
+size_t admit_refusal(int rc, uint64_t retry_ms, const char *msg, char hdr[64], char body[200]);
 
 /* Logs a refusal, at most one line a second per process (a flood must
  * not become a log flood); the counters count every one. */

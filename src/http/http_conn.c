@@ -21,7 +21,6 @@
 #include "http/http_conn.h"
 
 #include "auth/admit.h"
-#include "auth/limit.h"
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
@@ -503,17 +502,16 @@ static int http_conn_admit(struct http_conn *hc, struct admit *a)
 	int rc = admit_conn(a, &hc->base, clock_mono_ms(), &retry_ms);
 	if (rc == 0)
 		return 0;
-	char hdr[48], body[160];
-	snprintf(hdr, sizeof(hdr), "Retry-After: %llu\r\n",
-	         (unsigned long long)(rc == CRIER_ERATE_LIMITED ? limit_retry_after_s(retry_ms)
-	                                                        : 1));
-	int n = snprintf(body, sizeof(body), "%d %s: %s\n", err_http_status(rc),
-	                 http_reason(err_http_status(rc)),
-	                 rc == CRIER_ERATE_LIMITED ? "too many new connections from this address"
-	                                           : err_message(rc));
+	char hdr[64], body[200];
+	size_t n = admit_refusal(
+	        rc, retry_ms,
+	        rc == CRIER_ERATE_LIMITED ? "too many new connections from this address" : NULL,
+	        hdr, body);
+	if (!hdr[0]) /* the address cap: worth trying again soon, elsewhere too */
+		snprintf(hdr, sizeof(hdr), "Retry-After: 1\r\n");
 	admit_log("connect", rc, retry_ms);
-	http_queue_response(hc, err_http_status(rc), "text/plain; charset=utf-8", hdr, body,
-	                    (size_t)n, true, true);
+	http_queue_response(hc, err_http_status(rc), "text/plain; charset=utf-8", hdr, body, n,
+	                    true, true);
 	http_count(hc, err_http_status(rc));
 	conn_end(&hc->base);
 	return rc;

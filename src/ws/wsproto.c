@@ -332,10 +332,8 @@ static void wsp_publish(struct wsp_conn *pc, const struct wsproto_req *r)
 		return;
 	struct http_app *app = ((struct http_conn *)pc->wc)->app;
 	if (app->admit) {
-		size_t sl;
-		const char *subj = admit_subject_of(&pc->id, &sl);
 		uint64_t retry_ms = 0;
-		int rc = admit_publish(app->admit, &((struct http_conn *)pc->wc)->base, subj, sl,
+		int rc = admit_publish(app->admit, &((struct http_conn *)pc->wc)->base, &pc->id,
 		                       clock_mono_ms(), &retry_ms);
 		if (rc) {
 			char why[128];
