@@ -163,6 +163,40 @@ export function parseAll(buf, { heads = [] } = {}) {
 	return out;
 }
 
+/** Waits until pred() is truthy; obj has _waiters (a Set of checks it
+ * runs on input) and describe() (for the timeout message). */
+export function waitOn(obj, pred, timeoutMs, what) {
+	return new Promise((resolve, reject) => {
+		let done = false;
+		const check = () => {
+			if (done) return;
+			let v;
+			try {
+				v = pred();
+			} catch (e) {
+				finish();
+				reject(e);
+				return;
+			}
+			if (v) {
+				finish();
+				resolve(v);
+			}
+		};
+		const timer = setTimeout(() => {
+			finish();
+			reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; ${obj.describe()}`));
+		}, timeoutMs);
+		const finish = () => {
+			done = true;
+			clearTimeout(timer);
+			obj._waiters.delete(check);
+		};
+		obj._waiters.add(check);
+		check();
+	});
+}
+
 /**
  * A TCP connection that records everything it receives.
  * Responses are consumed in order with readResponse(); close/EOF is
@@ -233,45 +267,16 @@ export class Conn {
 		});
 	}
 
+	/** What arrived so far, for a failure message. */
+	describe() {
+		return `received so far: ${JSON.stringify(this.buf.toString('latin1').slice(0, 600))}${this.closed ? ' (connection closed)' : ' (connection open)'}`;
+	}
+
 	/** Waits until pred() is true; rejects after timeoutMs with `what`. */
 	waitFor(pred, timeoutMs, what) {
-		return new Promise((resolve, reject) => {
-			let done = false;
-			const check = () => {
-				if (done) return;
-				let v;
-				try {
-					v = pred();
-				} catch (e) {
-					finish();
-					reject(e);
-					return;
-				}
-				if (v) {
-					finish();
-					resolve(v);
-				}
-			};
-			const timer = setTimeout(() => {
-				if (done) return;
-				finish();
-				reject(
-					new Error(
-						`timed out after ${timeoutMs} ms waiting for ${what}; received so far: ` +
-							JSON.stringify(this.buf.toString('latin1').slice(0, 600)) +
-							(this.closed ? ' (connection closed)' : ' (connection open)')
-					)
-				);
-			}, timeoutMs);
-			const finish = () => {
-				done = true;
-				clearTimeout(timer);
-				this._waiters.delete(check);
-			};
-			this._waiters.add(check);
-			check();
-		});
+		return waitOn(this, pred, timeoutMs, what);
 	}
+
 
 	/** Writes bytes; resolves when handed to the kernel. If the peer has
 	 * closed, resolves false instead of throwing (tests then check close). */

@@ -6,7 +6,7 @@
 import net from 'node:net';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { get, rawRequest } from './http.mjs';
+import { get, rawRequest, waitOn } from './http.mjs';
 import { FrameStream, handshakeRequest, OP } from './wsraw.mjs';
 
 export const ID_RE = /^([0-9a-f]{8})-(\d+)$/;
@@ -42,39 +42,6 @@ function withTimeout(p, ms, what) {
 			timer = setTimeout(() => rej(new Error(`timed out after ${ms} ms: ${what}`)), ms);
 		}),
 	]).finally(() => clearTimeout(timer));
-}
-
-// Waits until pred() is truthy; obj has _waiters (woken on input) and describe().
-function waitOn(obj, pred, timeoutMs, what) {
-	return new Promise((resolve, reject) => {
-		let done = false;
-		const check = () => {
-			if (done) return;
-			let v;
-			try {
-				v = pred();
-			} catch (e) {
-				finish();
-				reject(e);
-				return;
-			}
-			if (v) {
-				finish();
-				resolve(v);
-			}
-		};
-		const timer = setTimeout(() => {
-			finish();
-			reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; ${obj.describe()}`));
-		}, timeoutMs);
-		const finish = () => {
-			done = true;
-			clearTimeout(timer);
-			obj._waiters.delete(check);
-		};
-		obj._waiters.add(check);
-		check();
-	});
 }
 
 /** Opens a plain TCP socket to 127.0.0.1:port (bounded). */
