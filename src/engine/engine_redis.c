@@ -46,6 +46,11 @@
 #define ER_BACKOFF_MAX_MS 2000 /* the longest a node stays blind after Redis returns */
 #define ER_MAINT_MS       250  /* worker 0: retry loads that failed */
 #define ER_KEY_MAX        (8 + NAME_CHANNEL_MAX + 1)
+/* Live messages a loading channel may hold: --history-size, at least this
+ * many. Past it (or past ER_PENDING_BYTES across every loading channel)
+ * the channel drops what it holds and reads on from its stream instead. */
+#define ER_PENDING_MIN       256
+#define ER_PENDING_BYTES_MAX (64u << 20)
 
 /* UNSUBSCRIBING waits for Redis's confirmation before a channel can be
  * subscribed again: hiredis drops a channel's callback when the
@@ -70,6 +75,8 @@ struct er_chan {
 	uint64_t last_seq;    /* newest seq handed to the hub (0: none) */
 	struct msg **pending; /* live messages while loading, in arrival order */
 	size_t n_pending, cap_pending;
+	size_t pending_bytes; /* payload bytes in pending */
+	bool overflowed;      /* pending overflowed during this load: read on from the stream */
 	uint8_t name_len;
 	char name[NAME_CHANNEL_MAX + 1];
 };
@@ -142,8 +149,10 @@ struct engine_redis {
 	bool refill; /* after a lost subscription: every channel reloads, delivered as one batch */
 	/* Counters. */
 	atomic_uint conns_up;
+	atomic_size_t pending_msgs, pending_bytes; /* held by loading channels (worker 0 writes) */
 	metric_t reconnects, round_trips, published, received, bad_messages, loads;
 	metric_t pub_errors_down, pub_errors_timeout, pub_errors_script;
+	metric_t pending_overflows;
 };
 
 /* ---- small helpers ---------------------------------------------------- */
@@ -731,11 +740,17 @@ static void er_chan_rehash(struct engine_redis *er)
 	er->n_buckets = nb;
 }
 
-static void er_chan_drop_pending(struct er_chan *ch)
+static void er_chan_drop_pending(struct engine_redis *er, struct er_chan *ch)
 {
 	for (size_t i = 0; i < ch->n_pending; i++)
 		msg_unref(ch->pending[i]);
+	atomic_fetch_sub_explicit(&er->pending_msgs, ch->n_pending, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&er->pending_bytes, ch->pending_bytes, memory_order_relaxed);
 	ch->n_pending = 0;
+	ch->pending_bytes = 0;
+	free(ch->pending); /* a ready channel holds nothing */
+	ch->pending = NULL;
+	ch->cap_pending = 0;
 }
 
 static void er_chan_drop_held(struct er_chan *ch)
@@ -747,11 +762,10 @@ static void er_chan_drop_held(struct er_chan *ch)
 	ch->n_held = 0;
 }
 
-static void er_chan_free(struct er_chan *ch)
+static void er_chan_free(struct engine_redis *er, struct er_chan *ch)
 {
 	er_chan_drop_held(ch);
-	er_chan_drop_pending(ch);
-	free(ch->pending);
+	er_chan_drop_pending(er, ch);
 	free(ch);
 }
 
@@ -804,9 +818,45 @@ static struct msg *er_msg(const struct redis_wire_msg *w)
 static void er_load(struct engine_redis *er, struct er_chan *ch, bool sync_only);
 static void er_refill_check(struct engine_redis *er);
 
-/* Keeps a live message for after the channel's load (a reference). */
-static bool er_chan_hold(struct er_chan *ch, struct msg *m)
+/*
+ * Too many live messages arrived while ch loads: they are dropped, and
+ * the stream, which holds them too (or says with its evicted mark that it
+ * lost some), is read on from the newest seq delivered instead. A refill
+ * waiting in LOADED has delivered nothing yet: it loads again at once.
+ */
+static void er_chan_overflow(struct engine_redis *er, struct er_chan *ch)
 {
+	er_count(&er->pending_overflows);
+	log_warn("a loading channel held too many live messages: reading them from its stream "
+	         "instead",
+	         "channel=%.*s held=%zu bytes=%zu", (int)ch->name_len, ch->name, ch->n_pending,
+	         ch->pending_bytes);
+	er_chan_drop_pending(er, ch);
+	if (ch->state == ER_LOADED) {
+		er_chan_drop_held(ch);
+		ch->gen++;
+		er_load(er, ch, false);
+	} else {
+		ch->overflowed = true;
+	}
+}
+
+/* Keeps a live message for after the channel's load (a reference), within
+ * the bounds above. False when out of memory. */
+static bool er_chan_hold(struct engine_redis *er, struct er_chan *ch, struct msg *m)
+{
+	if (ch->overflowed)
+		return true; /* the load after this one reads it from the stream */
+	uint32_t most = atomic_load(&er->history_size);
+	if (most < ER_PENDING_MIN)
+		most = ER_PENDING_MIN;
+	size_t bytes = (size_t)m->data_len + m->event_len;
+	if (ch->n_pending >= most ||
+	    atomic_load_explicit(&er->pending_bytes, memory_order_relaxed) + bytes >
+	            ER_PENDING_BYTES_MAX) {
+		er_chan_overflow(er, ch);
+		return true;
+	}
 	if (ch->n_pending == ch->cap_pending) {
 		size_t cap = ch->cap_pending ? ch->cap_pending * 2 : 16;
 		struct msg **p = realloc(ch->pending, cap * sizeof(*p));
@@ -816,6 +866,9 @@ static bool er_chan_hold(struct er_chan *ch, struct msg *m)
 		ch->cap_pending = cap;
 	}
 	ch->pending[ch->n_pending++] = msg_ref(m);
+	ch->pending_bytes += bytes;
+	atomic_fetch_add_explicit(&er->pending_msgs, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&er->pending_bytes, bytes, memory_order_relaxed);
 	return true;
 }
 
@@ -839,7 +892,7 @@ static void er_on_message(struct engine_redis *er, const redisReply *chan, const
 		return;
 	if (ch->state == ER_READY)
 		er_chan_deliver(er, ch, m);
-	else if (!er_chan_hold(ch, m))
+	else if (!er_chan_hold(er, ch, m))
 		log_error("out of memory holding a message while a channel loads", "channel=%.*s",
 		          (int)ch->name_len, ch->name);
 	msg_unref(m);
@@ -854,7 +907,7 @@ static void er_chan_remove(struct engine_redis *er, struct er_chan *ch)
 			break;
 		}
 	er->n_chans--;
-	er_chan_free(ch);
+	er_chan_free(er, ch);
 }
 
 /* Redis confirmed the unsubscribe: forget the channel, or subscribe
@@ -956,10 +1009,11 @@ static void er_chan_finish(struct engine_redis *er, struct er_chan *ch)
 		if (ch->pending[i]->id.epoch == er->epoch) /* older lives are void */
 			er_chan_deliver(er, ch, ch->pending[i]);
 	er_chan_drop_held(ch);
-	er_chan_drop_pending(ch);
+	er_chan_drop_pending(er, ch);
 	ch->state = ER_READY;
 	ch->loaded_once = true;
 	hub_channel_ready(er->hub, ch->name, ch->name_len, ch->evicted);
+	ch->evicted = 0;
 	if (ch->sync_again) {
 		ch->sync_again = false;
 		er_load(er, ch, true);
@@ -1097,10 +1151,26 @@ static void er_on_loaded(redisAsyncContext *ac, void *reply, void *priv)
 	/* The stream's losses matter where this node could have missed them:
 	 * everything on a first load, only what lies past the newest seq it
 	 * held on a refill. */
-	ch->evicted = (uint64_t)r->element[2]->integer;
-	if (ch->loaded_once && ch->evicted <= before)
-		ch->evicted = 0;
+	uint64_t evicted = (uint64_t)r->element[2]->integer;
+	if (ch->loaded_once && evicted <= before)
+		evicted = 0;
+	if (evicted > ch->evicted) /* an earlier load of this round may have seen more */
+		ch->evicted = evicted;
 	er_hold_entries(er, ch, r->element[3]);
+	if (ch->overflowed) {
+		/* Live messages were dropped meanwhile: read on from the stream. */
+		ch->overflowed = false;
+		if (!er->refill) {
+			/* Not ready yet, so nobody watches: the entries read so far
+			 * can go to the hub now, and the next load starts after them. */
+			for (size_t i = 0; i < ch->n_held; i++)
+				er_chan_deliver(er, ch, ch->held[i]);
+			ch->loaded_once = true;
+		}
+		er_chan_drop_held(ch);
+		er_load(er, ch, false);
+		return;
+	}
 	if (er->refill) {
 		ch->state = ER_LOADED;
 		er_refill_check(er);
@@ -1169,7 +1239,8 @@ static void er_sub_lost(struct engine_redis *er)
 			c->sync_again = false;
 			c->load_failed = false;
 			c->syncing = false;
-			er_chan_drop_pending(c);
+			c->overflowed = false;
+			er_chan_drop_pending(er, c);
 			er_chan_drop_held(c);
 			er->refill = true;
 			if (c->state == ER_UNSUBSCRIBING && !c->resubscribe)
@@ -1259,7 +1330,8 @@ static void er_apply(struct engine_redis *er, const struct er_interest *e)
 		ch->sync_again = false;
 		ch->load_failed = false;
 		ch->syncing = false;
-		er_chan_drop_pending(ch);
+		ch->overflowed = false;
+		er_chan_drop_pending(er, ch);
 		er_chan_drop_held(ch);
 		er_refill_check(er); /* it may have been the last one the refill waited for */
 		break;
@@ -1392,7 +1464,7 @@ void engine_redis_free(struct engine_redis *er)
 	for (uint32_t i = 0; i < er->n_buckets; i++)
 		for (struct er_chan *c = er->buckets[i], *next; c; c = next) {
 			next = c->next;
-			er_chan_free(c);
+			er_chan_free(er, c);
 		}
 	for (uint32_t i = 0; i < er->n_conns; i++)
 		while (!list_empty(&er->conns[i].pubs))
@@ -1440,10 +1512,21 @@ int engine_redis_metrics(struct engine_redis *er, struct buf *out)
 	        "# TYPE crier_redis_bad_messages_total counter\n"
 	        "crier_redis_bad_messages_total %" PRIu64 "\n"
 	        "# HELP crier_redis_loads_total Channel histories loaded from Redis streams.\n"
-	        "# TYPE crier_redis_loads_total counter\ncrier_redis_loads_total %" PRIu64 "\n",
+	        "# TYPE crier_redis_loads_total counter\ncrier_redis_loads_total %" PRIu64 "\n"
+	        "# HELP crier_redis_pending_messages Live messages held by channels still loading "
+	        "their history.\n# TYPE crier_redis_pending_messages gauge\n"
+	        "crier_redis_pending_messages %zu\n"
+	        "# HELP crier_redis_pending_bytes Payload bytes of those messages.\n"
+	        "# TYPE crier_redis_pending_bytes gauge\ncrier_redis_pending_bytes %zu\n"
+	        "# HELP crier_redis_pending_overflows_total Loads that held too many live messages "
+	        "and read them from the stream instead.\n"
+	        "# TYPE crier_redis_pending_overflows_total counter\n"
+	        "crier_redis_pending_overflows_total %" PRIu64 "\n",
 	        engine_redis_up(er) ? 1 : 0, atomic_load(&er->conns_up),
 	        metric_get(&er->reconnects), metric_get(&er->round_trips),
 	        metric_get(&er->published), metric_get(&er->pub_errors_down),
 	        metric_get(&er->pub_errors_timeout), metric_get(&er->pub_errors_script),
-	        metric_get(&er->received), metric_get(&er->bad_messages), metric_get(&er->loads));
+	        metric_get(&er->received), metric_get(&er->bad_messages), metric_get(&er->loads),
+	        atomic_load(&er->pending_msgs), atomic_load(&er->pending_bytes),
+	        metric_get(&er->pending_overflows));
 }
