@@ -102,12 +102,6 @@ static void app_sub(struct http_ctx *ctx)
 		        "connection\n");
 		return;
 	}
-	if (hub_is_remote(ctx->hc->app->hub) && name_list_has_reserved(names, names_len)) {
-		app_text(ctx, 501,
-		         "501 Not Implemented: $sys.stats is not available with --engine redis yet "
-		         "(the node's statistics are in /metrics)\n");
-		return;
-	}
 	struct auth_id id;
 	if (!auth_http(ctx, AUTH_SUBSCRIBE, names, names_len, &id))
 		return;

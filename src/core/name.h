@@ -44,21 +44,6 @@ static inline bool name_reserved(const char *s, size_t len)
 	return len == sizeof(NAME_SYS_STATS) - 1 && memcmp(s, NAME_SYS_STATS, len) == 0;
 }
 
-/* True when the comma-separated list s[0..len) names a reserved channel. */
-static inline bool name_list_has_reserved(const char *s, size_t len)
-{
-	size_t i = 0;
-	while (i <= len) {
-		size_t j = i;
-		while (j < len && s[j] != ',')
-			j++;
-		if (name_reserved(s + i, j - i))
-			return true;
-		i = j + 1;
-	}
-	return false;
-}
-
 /* A channel a client may name: the alphabet above, or a reserved name
  * (which the publish paths then refuse with their own "reserved" error). */
 static inline bool name_channel_valid(const char *s, size_t len)

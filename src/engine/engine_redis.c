@@ -45,7 +45,13 @@
 #define ER_BACKOFF_MIN_MS 100  /* first retry: a restart is usually this quick */
 #define ER_BACKOFF_MAX_MS 2000 /* the longest a node stays blind after Redis returns */
 #define ER_MAINT_MS       250  /* worker 0: retry loads that failed */
-#define ER_KEY_MAX        (8 + NAME_CHANNEL_MAX + 1)
+#define ER_TAG_LEN        9    /* "@" and 8 hex digits: a node's own name in Redis */
+#define ER_WIRE_MAX       (NAME_CHANNEL_MAX + ER_TAG_LEN)
+#define ER_KEY_MAX        (8 + ER_WIRE_MAX)
+/* Bounds of a reserved channel's stream ($sys.stats, one per node life):
+ * a dashboard needs the last minute, and a dead node's must not linger. */
+#define ER_SYS_HISTORY 60
+#define ER_SYS_TTL_MS  60000
 /* Live messages a loading channel may hold: --history-size, at least this
  * many. Past it (or past ER_PENDING_BYTES across every loading channel)
  * the channel drops what it holds and reads on from its stream instead. */
@@ -133,6 +139,7 @@ struct engine_redis {
 	_Atomic uint64_t history_ttl_ms;
 	_Atomic uint64_t timeout_ms;
 	char sha_publish[41], sha_load[41];
+	char node_tag[ER_TAG_LEN + 1]; /* "@<8 hex>", random per start */
 	uint32_t n_conns;
 	struct er_conn *conns; /* one per worker */
 	struct er_conn sub;    /* on worker 0 */
@@ -203,6 +210,19 @@ static void er_epoch_seen(struct er_conn *c, const char *epoch, size_t len)
 {
 	if (len == 8 && memcmp(epoch, c->epoch_candidate, 8) == 0)
 		er_new_candidate(c);
+}
+
+/*
+ * A channel's name in Redis (keys crier:h:, crier:c:, and the script's
+ * channel argument). Reserved channels ($sys.stats) describe one node, so
+ * each node has its own, name@tag; every other channel is shared by name.
+ * '$' is outside the channel alphabet: no client channel can collide.
+ */
+static int er_wire_name(const struct engine_redis *er, const char *name, size_t len,
+                        char out[ER_WIRE_MAX + 1])
+{
+	return snprintf(out, ER_WIRE_MAX + 1, "%.*s%s", (int)len, name,
+	                name_reserved(name, len) ? er->node_tag : "");
 }
 
 static int er_send(struct er_conn *c, redisCallbackFn *fn, void *priv, int argc, const char **argv,
@@ -576,10 +596,17 @@ static void er_on_published(redisAsyncContext *ac, void *reply, void *priv)
 static int er_pub_send(struct er_pub *p)
 {
 	struct engine_redis *er = p->c->er;
-	char k3[ER_KEY_MAX + 1], maxlen[16], ttl[24], now[24];
-	int k3n = snprintf(k3, sizeof(k3), "crier:h:%.*s", (int)p->name_len, p->name);
-	int mn = snprintf(maxlen, sizeof(maxlen), "%u", atomic_load(&er->history_size));
-	int tn = snprintf(ttl, sizeof(ttl), "%" PRIu64, atomic_load(&er->history_ttl_ms));
+	char wire[ER_WIRE_MAX + 1], k3[ER_KEY_MAX + 1], maxlen[16], ttl[24], now[24];
+	int wn = er_wire_name(er, p->name, p->name_len, wire);
+	int k3n = snprintf(k3, sizeof(k3), "crier:h:%s", wire);
+	uint32_t size = atomic_load(&er->history_size);
+	uint64_t ttl_ms = atomic_load(&er->history_ttl_ms);
+	if (name_reserved(p->name, p->name_len)) {
+		size = size < ER_SYS_HISTORY ? size : ER_SYS_HISTORY;
+		ttl_ms = ttl_ms && ttl_ms < ER_SYS_TTL_MS ? ttl_ms : ER_SYS_TTL_MS;
+	}
+	int mn = snprintf(maxlen, sizeof(maxlen), "%u", size);
+	int tn = snprintf(ttl, sizeof(ttl), "%" PRIu64, ttl_ms);
 	int nn = snprintf(now, sizeof(now), "%" PRId64, clock_wall_ms());
 	const char *argv[14] = {
 	        p->retried ? "EVAL" : "EVALSHA",
@@ -588,7 +615,7 @@ static int er_pub_send(struct er_pub *p)
 	        "crier:epoch",
 	        "crier:seq",
 	        k3,
-	        p->name,
+	        wire,
 	        p->m->event ? p->m->event : "",
 	        p->m->binary ? "b" : "t",
 	        (const char *)p->m->data,
@@ -604,7 +631,7 @@ static int er_pub_send(struct er_pub *p)
 	        11,
 	        9,
 	        (size_t)k3n,
-	        p->name_len,
+	        (size_t)wn,
 	        p->m->event_len,
 	        1,
 	        p->m->data_len,
@@ -723,6 +750,15 @@ static struct er_chan *er_chan_find(struct engine_redis *er, const char *name, s
 	return NULL;
 }
 
+/* The wanted channel a name from Redis stands for (er_wire_name reversed). */
+static struct er_chan *er_chan_find_wire(struct engine_redis *er, const char *s, size_t len)
+{
+	if (len > ER_TAG_LEN && memcmp(s + len - ER_TAG_LEN, er->node_tag, ER_TAG_LEN) == 0 &&
+	    name_reserved(s, len - ER_TAG_LEN))
+		return er_chan_find(er, s, len - ER_TAG_LEN);
+	return name_reserved(s, len) ? NULL : er_chan_find(er, s, len);
+}
+
 static void er_chan_rehash(struct engine_redis *er)
 {
 	uint32_t nb = er->n_buckets * 2;
@@ -776,8 +812,9 @@ static void er_on_sub_reply(redisAsyncContext *ac, void *reply, void *priv);
  * reply for a channel no longer wanted finds nothing and is dropped. */
 static void er_subscribe(struct engine_redis *er, const char *name, size_t len, bool on)
 {
-	char key[ER_KEY_MAX + 1];
-	int n = snprintf(key, sizeof(key), "crier:c:%.*s", (int)len, name);
+	char wire[ER_WIRE_MAX + 1], key[ER_KEY_MAX + 1];
+	er_wire_name(er, name, len, wire);
+	int n = snprintf(key, sizeof(key), "crier:c:%s", wire);
 	const char *verb = on ? "SUBSCRIBE" : "UNSUBSCRIBE";
 	er_send(&er->sub, er_on_sub_reply, NULL, 2, (const char *[]){verb, key},
 	        (const size_t[]){strlen(verb), (size_t)n});
@@ -884,7 +921,7 @@ static void er_on_message(struct engine_redis *er, const redisReply *chan, const
 		         data->type == REDIS_REPLY_STRING ? data->len : 0);
 		return;
 	}
-	struct er_chan *ch = er_chan_find(er, chan->str + 8, chan->len - 8);
+	struct er_chan *ch = er_chan_find_wire(er, chan->str + 8, chan->len - 8);
 	if (!ch || ch->state == ER_UNSUBSCRIBING)
 		return; /* no longer wanted here */
 	struct msg *m = er_msg(&w);
@@ -937,12 +974,12 @@ static void er_on_sub_reply(redisAsyncContext *ac, void *reply, void *priv)
 		er_on_message(c->er, r->element[1], r->element[2]);
 	} else if (strcmp(kind, "subscribe") == 0 && r->element[1]->len > 8) {
 		struct er_chan *ch =
-		        er_chan_find(c->er, r->element[1]->str + 8, r->element[1]->len - 8);
+		        er_chan_find_wire(c->er, r->element[1]->str + 8, r->element[1]->len - 8);
 		if (ch && ch->state == ER_SUBSCRIBING)
 			er_load(c->er, ch, false); /* subscribed: what it missed is in the stream */
 	} else if (strcmp(kind, "unsubscribe") == 0 && r->element[1]->len > 8) {
 		struct er_chan *ch =
-		        er_chan_find(c->er, r->element[1]->str + 8, r->element[1]->len - 8);
+		        er_chan_find_wire(c->er, r->element[1]->str + 8, r->element[1]->len - 8);
 		if (ch && ch->state == ER_UNSUBSCRIBING)
 			er_chan_unsubscribed(c->er, ch);
 	}
@@ -1197,8 +1234,9 @@ static void er_load(struct engine_redis *er, struct er_chan *ch, bool sync_only)
 		*t = (struct er_ticket){
 		        .er = er, .gen = ch->gen, .sync_only = sync_only, .name_len = ch->name_len};
 		memcpy(t->name, ch->name, ch->name_len);
-		char key[ER_KEY_MAX + 1], after[24], count[16];
-		int kn = snprintf(key, sizeof(key), "crier:h:%.*s", (int)ch->name_len, ch->name);
+		char wire[ER_WIRE_MAX + 1], key[ER_KEY_MAX + 1], after[24], count[16];
+		er_wire_name(er, ch->name, ch->name_len, wire);
+		int kn = snprintf(key, sizeof(key), "crier:h:%s", wire);
 		int an = snprintf(after, sizeof(after), "%" PRIu64,
 		                  ch->loaded_once ? ch->last_seq : 0);
 		uint32_t size = sync_only ? 0 : atomic_load(&er->history_size);
@@ -1259,6 +1297,19 @@ static void er_on_maint(uv_timer_t *t)
 		for (struct er_chan *c = er->buckets[i]; c; c = c->next)
 			if (c->state == ER_LOADING && c->load_failed)
 				er_load(er, c, false);
+}
+
+/* ---- the hub's own channels ---------------------------------------------- */
+
+/* hub_publish of a reserved channel (the stats tick, on worker 0): through
+ * Redis like any publish, so the snapshots get ids and history; nobody
+ * waits for the answer (failures are counted as any publish's). */
+static int er_publish_own(void *ctx, const char *name, size_t len, struct msg *m)
+{
+	struct engine_redis *er = ctx;
+	int err = 0;
+	return engine_redis_publish(er, &er->srv->workers[0], name, len, m, NULL, NULL, &err) ? 0
+	                                                                                      : err;
 }
 
 /* ---- interest (from the hub, any thread) ------------------------------- */
@@ -1418,7 +1469,13 @@ struct engine_redis *engine_redis_new(struct hub *h, struct server *srv, const s
 	for (uint32_t i = 0; i < er->n_conns; i++)
 		er_conn_init(er, &er->conns[i], &srv->workers[i], false);
 	er_conn_init(er, &er->sub, w0, true);
-	hub_set_remote(h, &(struct hub_remote){.interest = er_interest, .ctx = er});
+	uint32_t tag = 0;
+	if (getrandom(&tag, sizeof(tag), 0) != (ssize_t)sizeof(tag))
+		tag = (uint32_t)time(NULL) ^ (uint32_t)clock() ^ (uint32_t)(uintptr_t)er;
+	snprintf(er->node_tag, sizeof(er->node_tag), "@%08x", tag);
+	hub_set_remote(h, &(struct hub_remote){.interest = er_interest,
+	                                       .publish_own = er_publish_own,
+	                                       .ctx = er});
 	log_info("engine: redis", "addr=%s%s port=%u db=%u", er->url.is_unix ? "unix:" : "",
 	         er->url.is_unix ? er->url.path : er->url.host, (unsigned)er->url.port, er->url.db);
 	return er;

@@ -229,8 +229,12 @@ int hub_publish(struct hub *h, const char *name, size_t name_len, struct msg *m,
 {
 	if (!hub_channel_name_valid(name, name_len))
 		return CRIER_EINVAL;
-	if (h->remote.interest)
-		return CRIER_EREMOTE;
+	if (h->remote.interest) {
+		if (!name_reserved(name, name_len) || !h->remote.publish_own)
+			return CRIER_EREMOTE;
+		*subscribers = hub_subscribers(h, name, name_len);
+		return h->remote.publish_own(h->remote.ctx, name, name_len, m);
+	}
 	bool wake[256] = {false};
 	int err = 0;
 	uv_mutex_lock(&h->lock);

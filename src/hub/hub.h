@@ -142,6 +142,9 @@ enum hub_interest {
 
 struct hub_remote {
 	void (*interest)(void *ctx, const char *name, size_t len, enum hub_interest what);
+	/* Publishes m on a reserved channel (name_reserved), which is this
+	 * node's own: worker 0's thread. 0 or a code (CRIER_EENGINE_DOWN...). */
+	int (*publish_own)(void *ctx, const char *name, size_t len, struct msg *m);
 	void *ctx;
 };
 
@@ -197,7 +200,9 @@ bool hub_channel_name_valid(const char *name, size_t len);
  * channel name. On success m has its id and *subscribers is the channel's
  * subscriber count. Returns 0, CRIER_EINVAL (bad name), CRIER_EOVERLOAD
  * (--max-channels reached), CRIER_ENOMEM, CRIER_EREMOTE (the hub is a
- * replica: publish through the engine). Any worker thread. */
+ * replica: publish through the engine). Any worker thread; on a replica,
+ * a reserved channel is published through the engine's publish_own
+ * (worker 0's thread, no id on m yet: it comes back through hub_deliver). */
 int hub_publish(struct hub *h, const char *name, size_t name_len, struct msg *m,
                 uint32_t *subscribers);
 

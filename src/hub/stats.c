@@ -8,7 +8,9 @@
  * byte. Publishing goes through hub_publish like any publisher, which is
  * what gives the snapshots ids and history; the route-level refusal of
  * publishes to reserved names (cli/app.c, ws/wsproto_msg.c) does not apply
- * to the hub itself.
+ * to the hub itself. With the Redis engine the snapshots go through Redis
+ * like any publish, on a channel of this node's own (engine_redis.c), so
+ * each node's dashboard shows that node.
  */
 #include "hub/stats.h"
 
@@ -79,7 +81,7 @@ void stats_tick(struct hub *h, const struct server *srv)
 		uint32_t subs;
 		rc = m ? hub_publish(h, name, sizeof(name) - 1, m, &subs) : CRIER_ENOMEM;
 	}
-	if (rc != 0)
+	if (rc != 0 && rc != CRIER_EENGINE_DOWN) /* Redis away: its engine says so, once */
 		log_warn("stats snapshot not published", "reason=%s", err_label(rc));
 	if (m)
 		msg_unref(m);

@@ -204,14 +204,6 @@ static void wsp_subscribe(struct wsp_conn *pc, struct worker *w, const struct ws
 {
 	if (!wsp_granted(pc, r, AUTH_SUBSCRIBE))
 		return;
-	for (size_t i = 0; i < r->n_channels; i++) {
-		if (hub_is_remote(((struct http_conn *)pc->wc)->app->hub) &&
-		    name_reserved(r->channels[i], r->channel_lens[i])) {
-			wsp_send_error(pc, r->ref, WSPROTO_E_UNAVAILABLE,
-			               "$sys.stats is not available with --engine redis yet");
-			return;
-		}
-	}
 	if (wsp_channels(pc) + r->n_channels > worker_cfg(w)->max_channels_per_conn) {
 		char why[128];
 		snprintf(why, sizeof(why),

@@ -419,21 +419,3 @@ test('SCRIPT FLUSH: the next publish gets NOSCRIPT, loads the script again with 
 	await publishOk(a, 'flushed', 'three');
 	assert.equal(await redis.cli('XLEN', 'crier:h:flushed'), '3');
 });
-
-test('$sys.stats is refused with a clear error under the Redis engine (501 on /sub, unavailable on /ws), not a silent stream', T, async (t) => {
-	const redis = await startRedis(t);
-	const a = await node(t, redis);
-	await healthy(a);
-	const r = await a.request(get('/sub/$sys.stats', ['Accept: text/event-stream', 'Connection: close']));
-	assert.equal(r.status, 501, r.text);
-	assert.match(r.text, /not available with --engine redis/);
-	const mixed = await a.request(get('/sub/news,$sys.stats', ['Connection: close']));
-	assert.equal(mixed.status, 501);
-	const { V1 } = await import('./lib/crierv1.mjs');
-	const v = await V1.open(a);
-	const e = await v.request({ op: 'subscribe', channels: ['$sys.stats'] });
-	assert.equal(e.op, 'error', e._raw);
-	assert.equal(e.code, 'unavailable');
-	await v.ok({ op: 'subscribe', channels: ['news'] });
-	v.close();
-});
