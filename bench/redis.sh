@@ -22,7 +22,8 @@
 # the commands Redis ran per publish (total_commands_processed, which
 # counts the scripts' inner calls too); and the read() calls redis-server
 # made per publish (syscr in /proc/PID/io): under pipelining several
-# publishes share one network round trip, so this falls below 1.
+# publishes share one network round trip, so this falls below 1; and
+# redis-server's CPU time per publish (what bounds a cluster's publishes/s).
 #
 # stdout: "machine", one JSON line per case, one "redis_summary" line with
 # per-node deliveries/s of the redis case as a share of the memory case
@@ -90,6 +91,8 @@ round_trips() {
 	curl -s "http://127.0.0.1:$1/metrics" | awk '$1 == "crier_redis_round_trips_total" { print $2 }'
 }
 
+redis_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$REDIS_PID/stat"; }
+
 redis_reads() { # read() calls redis-server has made
 	awk '$1 == "syscr:" { print $2 }' "/proc/$REDIS_PID/io"
 }
@@ -143,6 +146,7 @@ bench_start_crier "$WORKERS" "" --engine redis --redis-url "$RURL"
 start_node2 --engine redis --redis-url "$RURL"
 c0=$(redis_commands)
 r0=$(redis_reads)
+k0=$(redis_cpu_ticks)
 rt0=$(($(round_trips "$CRIER_PORT") + $(round_trips "$NODE2_PORT")))
 half=$((SUBS / 2))
 fanout redis.0 "$U1" "$U2" --subs "$half" --msgs "$MSGS" --publishers "$PUBLISHERS" \
@@ -154,8 +158,9 @@ p1=$!
 wait "$p0" "$p1"
 c1=$(redis_commands)
 r1=$(redis_reads)
+k1=$(redis_cpu_ticks)
 rt1=$(($(round_trips "$CRIER_PORT") + $(round_trips "$NODE2_PORT")))
-jq -cs --argjson cmds $((c1 - c0)) --argjson rts $((rt1 - rt0)) --argjson reads $((r1 - r0)) '{bench:"fanout", transport:"ws", nodes:2,
+jq -cs --argjson cmds $((c1 - c0)) --argjson rts $((rt1 - rt0)) --argjson reads $((r1 - r0)) --argjson ticks $((k1 - k0)) --argjson hz "$(getconf CLK_TCK)" '{bench:"fanout", transport:"ws", nodes:2,
 	subs:(map(.subs) | add), published:(map(.published) | add),
 	expected:(map(.expected) | add), received:(map(.received) | add), lost:(map(.lost) | add),
 	duplicated:(map(.duplicated) | add), out_of_order:(map(.out_of_order) | add),
@@ -166,7 +171,8 @@ jq -cs --argjson cmds $((c1 - c0)) --argjson rts $((rt1 - rt0)) --argjson reads 
 	. + {deliveries_per_s:(if .delivery_window_s > 0 then (.received / .delivery_window_s | floor) else 0 end),
 	     redis_commands_per_publish:(if .published > 0 then ($cmds / .published * 100 | round / 100) else null end),
 	     round_trips_per_publish:(if .published > 0 then ($rts / .published * 100 | round / 100) else null end),
-	     redis_reads_per_publish:(if .published > 0 then ($reads / .published * 100 | round / 100) else null end)}' \
+	     redis_reads_per_publish:(if .published > 0 then ($reads / .published * 100 | round / 100) else null end),
+	     redis_cpu_us_per_publish:(if .published > 0 then ($ticks / $hz * 1e6 / .published * 10 | round / 10) else null end)}' \
 	"$TMP/redis.0.json" "$TMP/redis.1.json" >"$TMP/redis.json"
 emit_case redis "$TMP/redis.json"
 fanout latency-redis "$U1" "$U2" --subs "$LAT_SUBS" --msgs "$LAT_MSGS" --rate "$LAT_RATE" \
@@ -184,9 +190,10 @@ summary=$(jq -cs '
 	 redis_commands_per_publish:$r.redis_commands_per_publish,
 	 round_trips_per_publish:$r.round_trips_per_publish,
 	 redis_reads_per_publish:$r.redis_reads_per_publish,
+	 redis_cpu_us_per_publish:$r.redis_cpu_us_per_publish,
 	 added_p50_us:($lr.p50_us - $lm.p50_us), added_p99_us:($lr.p99_us - $lm.p99_us),
 	 added_ack_p50_us:($lr.ack_p50_us - $lm.ack_p50_us),
 	 clean:([$m, $r, $lm, $lr] | map(.lost == 0 and .errors == 0) | all)}' "$OUT")
 bench_emit "$summary"
-bench_log "$(jq -r '"per node (redis, 2 nodes) / memory (1 node): \(.per_node_share_of_memory) (target >= 0.5 each); round trips to Redis per publish \(.round_trips_per_publish) (commands Redis ran, inner script calls included: \(.redis_commands_per_publish); read() calls Redis made: \(.redis_reads_per_publish)); added latency p50 \(.added_p50_us) us, p99 \(.added_p99_us) us, publish answer p50 \(.added_ack_p50_us) us; clean \(.clean)"' <<<"$summary")"
+bench_log "$(jq -r '"per node (redis, 2 nodes) / memory (1 node): \(.per_node_share_of_memory) (target >= 0.5 each); round trips to Redis per publish \(.round_trips_per_publish) (commands Redis ran, inner script calls included: \(.redis_commands_per_publish); read() calls Redis made: \(.redis_reads_per_publish); redis-server CPU per publish \(.redis_cpu_us_per_publish) us); added latency p50 \(.added_p50_us) us, p99 \(.added_p99_us) us, publish answer p50 \(.added_ack_p50_us) us; clean \(.clean)"' <<<"$summary")"
 bench_log "results: $OUT"
