@@ -168,11 +168,20 @@ static void rc_tls_fail(struct redis_conn *rc, int err, const char *during)
 	redis_conn_close(rc, CRIER_ETLS, why);
 }
 
+/* The hint for a plain connection dropped before Redis said a word: the
+ * usual cause is a TLS port (its alert, then a reset). */
+static const char *rc_hint(const struct redis_conn *rc)
+{
+	return rc->state == RC_HELLO && !rc->ssl
+	               ? " before answering (a TLS port? that needs rediss://)"
+	               : "";
+}
+
 /* A failure of the socket: a connect that does not complete, a reset. */
 static void rc_io_fail(struct redis_conn *rc, const char *what, int err)
 {
 	char why[sizeof(rc->why)];
-	snprintf(why, sizeof(why), "%s: %s", what, strerror(err));
+	snprintf(why, sizeof(why), "%s: %s%s", what, strerror(err), rc_hint(rc));
 	redis_conn_close(rc, CRIER_EIO, why);
 }
 
@@ -216,7 +225,15 @@ static bool rc_flush(struct redis_conn *rc)
 				rc->want_write = err == SSL_ERROR_WANT_WRITE;
 				break;
 			}
-			rc_tls_fail(rc, err, "write");
+			if (err == SSL_ERROR_SYSCALL) {
+				/* Reset: the peer's alert, if it sent one, says why. */
+				char peek[64];
+				ERR_clear_error();
+				int r = SSL_read(rc->ssl, peek, (int)sizeof(peek));
+				if (r <= 0 && SSL_get_error(rc->ssl, r) == SSL_ERROR_SSL)
+					err = SSL_ERROR_SSL;
+			}
+			rc_tls_fail(rc, err, rc->state == RC_HELLO ? "handshake" : "write");
 			return false;
 		}
 		ssize_t k = send(rc->fd, rc->out.data + sent, n, MSG_NOSIGNAL);
@@ -324,12 +341,10 @@ static void rc_read(struct redis_conn *rc)
 				return;
 			}
 			if (n == 0) {
-				redis_conn_close(
-				        rc, CRIER_ECLOSED,
-				        rc->state == RC_HELLO
-				                ? "redis closed the connection before answering "
-				                  "(a TLS port? that needs rediss://)"
-				                : "redis closed the connection");
+				char why[sizeof(rc->why)];
+				snprintf(why, sizeof(why), "redis closed the connection%s",
+				         rc_hint(rc));
+				redis_conn_close(rc, CRIER_ECLOSED, why);
 				return;
 			}
 		}
@@ -391,9 +406,12 @@ static void rc_on_poll(uv_poll_t *h, int status, int events)
 			return;
 		}
 	}
-	if (rc->out.len && !rc_flush(rc))
-		return;
+	/* Read first: a reply may queue commands that then leave in this
+	 * turn's write, and a peer's alert is read before a write meets the
+	 * reset that follows it. */
 	rc_read(rc);
+	if (rc->state == RC_DEAD || (rc->out.len && !rc_flush(rc)))
+		return;
 	rc_update(rc);
 }
 
