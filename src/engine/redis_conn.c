@@ -37,6 +37,10 @@
 #define RC_READS_MAX   64         /* reads per wake-up, so one busy peer cannot hog the loop */
 #define RC_OUT_KEEP    (64 << 10) /* an idle output buffer larger than this is released */
 #define RC_WRITE_CHUNK (16 << 10) /* one SSL_write: one record */
+/* Commands waiting for a Redis that stopped reading: far above any healthy
+ * backlog (a publish answers 503 after --redis-timeout anyway), and a
+ * bound on what a stalled Redis can make a node hold. */
+#define RC_OUT_MAX (64u << 20)
 
 enum rc_state {
 	RC_CONNECTING, /* TCP or unix connect in progress */
@@ -539,6 +543,10 @@ int redis_conn_cmd(struct redis_conn *rc, redis_conn_reply_fn *fn, void *priv, i
 	int n = redisFormatCommandArgv(&cmd, argc, argv, lens);
 	if (n < 0)
 		return CRIER_ENOMEM;
+	if (rc->out.len + (size_t)n > RC_OUT_MAX) {
+		redisFreeCommand(cmd);
+		return CRIER_EOVERLOAD;
+	}
 	bool idle = rc->out.len == 0;
 	int err = buf_append(&rc->out, cmd, (size_t)n);
 	redisFreeCommand(cmd);

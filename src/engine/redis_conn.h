@@ -70,7 +70,8 @@ int redis_conn_open(uv_loop_t *loop, const struct redis_url *url, SSL_CTX *tls,
 
 /* Queues a command (sent once connected, with the others of this loop
  * turn); fn(data, reply, priv) is called exactly once. Returns 0, or
- * CRIER_ECLOSED (ending: fn will not be called) or CRIER_ENOMEM. */
+ * CRIER_ECLOSED (ending), CRIER_EOVERLOAD (64 MiB of commands wait for a
+ * Redis that does not read) or CRIER_ENOMEM, and then fn is never called. */
 int redis_conn_cmd(struct redis_conn *rc, redis_conn_reply_fn *fn, void *priv, int argc,
                    const char **argv, const size_t *lens);
 
