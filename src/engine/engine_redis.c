@@ -1234,9 +1234,15 @@ struct engine_redis *engine_redis_new(struct hub *h, struct server *srv, const s
 		free(er);
 		return NULL;
 	}
+	/* An empty value (CRIER_REDIS_TLS_CA=) means unset. */
+	const char *ca = cfg->redis_tls_ca && *cfg->redis_tls_ca ? cfg->redis_tls_ca : NULL;
+	const char *cert = cfg->redis_tls_cert && *cfg->redis_tls_cert ? cfg->redis_tls_cert : NULL;
+	if (!er->url.tls && (ca || cert))
+		log_warn("--redis-tls-ca/--redis-tls-cert ignored: --redis-url is not rediss://",
+		         "url_scheme=%s", er->url.is_unix ? "unix" : "redis");
 	if (er->url.tls) {
-		er->tls = redis_conn_tls_ctx(cfg->redis_tls_ca, cfg->redis_tls_cert,
-		                             cfg->redis_tls_key, why, why_len);
+		er->tls = redis_conn_tls_ctx(ca, cert, cert ? cfg->redis_tls_key : NULL, why,
+		                             why_len);
 		if (!er->tls) {
 			free(er);
 			return NULL;
@@ -1271,7 +1277,7 @@ struct engine_redis *engine_redis_new(struct hub *h, struct server *srv, const s
 	hub_set_remote(h, &(struct hub_remote){.interest = er_interest, .ctx = er});
 	log_info("engine: redis", "addr=%s%s port=%u db=%u tls=%s", er->url.is_unix ? "unix:" : "",
 	         er->url.is_unix ? er->url.path : er->url.host, (unsigned)er->url.port, er->url.db,
-	         er->url.tls ? (cfg->redis_tls_cert ? "on (client certificate)" : "on") : "off");
+	         er->url.tls ? (cert ? "on (client certificate)" : "on") : "off");
 	return er;
 }
 
