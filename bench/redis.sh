@@ -36,6 +36,9 @@
 #   WORKERS [1]  TIMEOUT [90]
 #   LAT_SUBS [100]  LAT_MSGS [2000]  LAT_RATE [1000]
 #   CRIER_PORT [18701]  NODE2_PORT [18702]  REDIS_PORT [18703]
+#   REDIS_TLS [0]: 1 runs the redis cases over rediss:// (a CA, server and
+#              client certificates made with openssl in the run's temp dir;
+#              redis-server on a TLS-only port asking for client certificates)
 set -Eeuo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -55,6 +58,7 @@ NODE2_PORT=${NODE2_PORT:-18702}
 REDIS_PORT=${REDIS_PORT:-18703}
 MAX_CONNS=$((SUBS + 1000))
 CRIER_FLAGS=${CRIER_FLAGS:-}
+REDIS_TLS=${REDIS_TLS:-0}
 
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
@@ -72,15 +76,44 @@ redis_cleanup() {
 }
 trap 'rc=$?; redis_cleanup; (exit $rc); bench_cleanup' EXIT
 
+# REDIS_TLS=1: certificates for redis-server and crier (P-256, made here).
+REDIS_SERVER_TLS=()
+REDIS_CLI_TLS=()
+CRIER_REDIS_TLS=()
+make_tls() {
+	local o=(-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes) n
+	openssl req -x509 "${o[@]}" -keyout "$TMP/ca.key" -out "$TMP/ca.pem" -days 1 \
+		-subj /CN=bench-ca 2>/dev/null
+	printf 'subjectAltName=IP:127.0.0.1\n' >"$TMP/server.cnf"
+	printf 'extendedKeyUsage=clientAuth\n' >"$TMP/client.cnf"
+	for n in server client; do
+		openssl req "${o[@]}" -keyout "$TMP/$n.key" -out "$TMP/$n.csr" -subj "/CN=$n" 2>/dev/null
+		openssl x509 -req -in "$TMP/$n.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" \
+			-set_serial "0x$RANDOM" -days 1 -extfile "$TMP/$n.cnf" -out "$TMP/$n.pem" 2>/dev/null
+	done
+	REDIS_SERVER_TLS=(--port 0 --tls-port "$REDIS_PORT" --tls-cert-file "$TMP/server.pem"
+		--tls-key-file "$TMP/server.key" --tls-ca-cert-file "$TMP/ca.pem")
+	REDIS_CLI_TLS=(--tls --cacert "$TMP/ca.pem" --cert "$TMP/client.pem" --key "$TMP/client.key")
+	CRIER_REDIS_TLS=(--redis-tls-ca "$TMP/ca.pem" --redis-tls-cert "$TMP/client.pem"
+		--redis-tls-key "$TMP/client.key")
+}
+
+rcli() {
+	redis-cli -p "$REDIS_PORT" "${REDIS_CLI_TLS[@]}" "$@"
+}
+
 start_redis() {
 	bench_port_free "$REDIS_PORT" || bench_die "port $REDIS_PORT is in use (set REDIS_PORT)"
-	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+	[ "$REDIS_TLS" = 1 ] && make_tls
+	local port=(--port "$REDIS_PORT")
+	[ "$REDIS_TLS" = 1 ] && port=("${REDIS_SERVER_TLS[@]}")
+	redis-server "${port[@]}" --bind 127.0.0.1 --save '' --appendonly no \
 		--dir "$TMP" >"$TMP/redis.log" 2>&1 &
 	REDIS_PID=$!
 	EXTRA_PIDS+=("$REDIS_PID")
 	local i
 	for i in $(seq 1 100); do
-		redis-cli -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG && return 0
+		rcli ping 2>/dev/null | grep -q PONG && return 0
 		sleep 0.05
 	done
 	bench_die "redis-server did not start: $(tail -3 "$TMP/redis.log")"
@@ -98,7 +131,7 @@ redis_reads() { # read() calls redis-server has made
 }
 
 redis_commands() {
-	redis-cli -p "$REDIS_PORT" info stats | tr -d '\r' | awk -F: '$1 == "total_commands_processed" { print $2 }'
+	rcli info stats | tr -d '\r' | awk -F: '$1 == "total_commands_processed" { print $2 }'
 }
 
 # The second node, on NODE2_PORT, with the same flags as the first.
@@ -130,6 +163,7 @@ bench_emit "$(bench_machine_json nofile crier commit)"
 U1=http://127.0.0.1:$CRIER_PORT
 U2=http://127.0.0.1:$NODE2_PORT
 RURL=redis://127.0.0.1:$REDIS_PORT
+[ "$REDIS_TLS" = 1 ] && RURL=rediss://127.0.0.1:$REDIS_PORT
 
 # memory
 bench_start_crier "$WORKERS" "" --engine memory
@@ -142,8 +176,8 @@ bench_stop_server
 
 # redis: two nodes, deliveries crossing
 start_redis
-bench_start_crier "$WORKERS" "" --engine redis --redis-url "$RURL"
-start_node2 --engine redis --redis-url "$RURL"
+bench_start_crier "$WORKERS" "" --engine redis --redis-url "$RURL" "${CRIER_REDIS_TLS[@]}"
+start_node2 --engine redis --redis-url "$RURL" "${CRIER_REDIS_TLS[@]}"
 c0=$(redis_commands)
 r0=$(redis_reads)
 k0=$(redis_cpu_ticks)
@@ -181,10 +215,10 @@ emit_case latency-redis "$TMP/latency-redis.json"
 bench_stop_server
 redis_cleanup
 
-summary=$(jq -cs '
+summary=$(jq -cs --argjson tls "$([ "$REDIS_TLS" = 1 ] && echo true || echo false)" '
 	(map(select(.case == "memory"))[0]) as $m | (map(select(.case == "redis"))[0]) as $r |
 	(map(select(.case == "latency-memory"))[0]) as $lm | (map(select(.case == "latency-redis"))[0]) as $lr |
-	{bench:"redis_summary", memory_deliveries_per_s:$m.deliveries_per_s,
+	{bench:"redis_summary", redis_tls:$tls, memory_deliveries_per_s:$m.deliveries_per_s,
 	 redis_deliveries_per_s:$r.deliveries_per_s, redis_per_node_deliveries_per_s:$r.per_node_deliveries_per_s,
 	 per_node_share_of_memory:($r.per_node_deliveries_per_s | map(. / $m.deliveries_per_s * 100 | round / 100)),
 	 redis_commands_per_publish:$r.redis_commands_per_publish,

@@ -87,6 +87,9 @@ struct config {
 	int engine;                     /* 0 memory, 1 redis */
 	char *redis_url;                /* --redis-url (scheme checked; parsed by the engine) */
 	uint64_t redis_timeout_ms;      /* a publish's bound on waiting for Redis */
+	char *redis_tls_ca;             /* rediss://: PEM CA file, or NULL: the system store */
+	char *redis_tls_cert;           /* rediss://: client certificate file, or NULL */
+	char *redis_tls_key;            /* rediss://: its private key file, or NULL */
 
 	/* Sources kept for config_reload: the command line and environment
 	 * as given at start-up (owned copies; env_ holds only the CRIER_*

@@ -2,8 +2,9 @@
  * engine_redis.c - connections to Redis, the publish script, the
  * subscription connection and the channel replicas it feeds.
  *
- * Owns: one hiredis async command connection per worker (on that worker's
- * loop), one subscription connection (worker 0), the table of channels
+ * Owns: one command connection per worker (on that worker's loop; see
+ * redis_conn.c), one subscription connection (worker 0), the rediss://
+ * TLS context, the table of channels
  * this node wants (worker 0 only), reconnection with backoff, the parked
  * HTTP publishes and the engine's counters. It never delivers a message
  * itself: everything goes through hub_deliver, in the order Redis sends it.
@@ -28,12 +29,11 @@
 #include "core/clock.h"
 #include "core/err.h"
 #include "core/log.h"
+#include "engine/redis_conn.h"
 #include "engine/redis_scripts.h"
 #include "engine/redis_wire.h"
 #include "net/worker.h"
 
-#include <hiredis/async.h>
-#include <hiredis/hiredis.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -59,8 +59,9 @@
 #define ER_PENDING_BYTES_MAX (64u << 20)
 
 /* UNSUBSCRIBING waits for Redis's confirmation before a channel can be
- * subscribed again: hiredis drops a channel's callback when the
- * unsubscribe reply arrives, even if a new SUBSCRIBE was sent meanwhile. */
+ * subscribed again: one (UN)SUBSCRIBE in flight per channel keeps each
+ * confirmation unambiguous, and messages that still arrive for it
+ * meanwhile are dropped rather than held for a load that would follow. */
 enum er_state { ER_SUBSCRIBING = 0, ER_LOADING, ER_LOADED, ER_READY, ER_UNSUBSCRIBING };
 
 /* One channel this node wants (worker 0 only). */
@@ -90,7 +91,7 @@ struct er_chan {
 struct er_conn {
 	struct engine_redis *er;
 	struct worker *w;
-	redisAsyncContext *ac; /* NULL while not connected */
+	struct redis_conn *rc; /* NULL while no attempt is under way */
 	bool up;               /* connected: commands may be sent */
 	bool is_sub;
 	bool exiting;      /* the loop is ending: touch no handle */
@@ -140,6 +141,7 @@ struct engine_redis {
 	_Atomic uint64_t timeout_ms;
 	char sha_publish[41], sha_load[41];
 	char node_tag[ER_TAG_LEN + 1]; /* "@<8 hex>", random per start */
+	SSL_CTX *tls;                  /* rediss://: shared by every connection; NULL otherwise */
 	uint32_t n_conns;
 	struct er_conn *conns; /* one per worker */
 	struct er_conn sub;    /* on worker 0 */
@@ -157,7 +159,7 @@ struct engine_redis {
 	/* Counters. */
 	atomic_uint conns_up;
 	atomic_size_t pending_msgs, pending_bytes; /* held by loading channels (worker 0 writes) */
-	metric_t reconnects, round_trips, published, received, bad_messages, loads;
+	metric_t reconnects, round_trips, published, received, bad_messages, loads, tls_failures;
 	metric_t pub_errors_down, pub_errors_timeout, pub_errors_script;
 	metric_t pending_overflows;
 };
@@ -225,95 +227,12 @@ static int er_wire_name(const struct engine_redis *er, const char *name, size_t 
 	                name_reserved(name, len) ? er->node_tag : "");
 }
 
-static int er_send(struct er_conn *c, redisCallbackFn *fn, void *priv, int argc, const char **argv,
-                   const size_t *lens)
+static int er_send(struct er_conn *c, redis_conn_reply_fn *fn, void *priv, int argc,
+                   const char **argv, const size_t *lens)
 {
-	if (!c->ac || redisAsyncCommandArgv(c->ac, fn, priv, argc, argv, lens) != REDIS_OK)
+	if (!c->rc || redis_conn_cmd(c->rc, fn, priv, argc, argv, lens) != 0)
 		return CRIER_EENGINE_DOWN;
 	er_count(&c->er->round_trips);
-	return 0;
-}
-
-/* ---- hiredis on a worker's loop ---------------------------------------- */
-
-/*
- * Our own glue rather than hiredis's adapters/libuv.h: that one drops poll
- * errors (status < 0), so a refused or failed connect is never reported
- * and the connection hangs in "connecting" for ever. Here an error wakes
- * hiredis on both directions, and it finds the socket error itself.
- */
-struct er_ev {
-	uv_poll_t poll;
-	redisAsyncContext *ac; /* NULL once hiredis let go */
-	int events;
-};
-
-static void er_ev_on_poll(uv_poll_t *h, int status, int events)
-{
-	struct er_ev *e = h->data;
-	if (status < 0)
-		events = e->events;
-	if (e->ac && (events & UV_READABLE))
-		redisAsyncHandleRead(e->ac);
-	if (e->ac && (events & UV_WRITABLE))
-		redisAsyncHandleWrite(e->ac); /* the first write completes the connect */
-}
-
-static void er_ev_update(struct er_ev *e, int add, int del)
-{
-	e->events = (e->events | add) & ~del;
-	if (e->events)
-		uv_poll_start(&e->poll, e->events, er_ev_on_poll);
-	else
-		uv_poll_stop(&e->poll);
-}
-
-static void er_ev_add_read(void *p)
-{
-	er_ev_update(p, UV_READABLE, 0);
-}
-static void er_ev_del_read(void *p)
-{
-	er_ev_update(p, 0, UV_READABLE);
-}
-static void er_ev_add_write(void *p)
-{
-	er_ev_update(p, UV_WRITABLE, 0);
-}
-static void er_ev_del_write(void *p)
-{
-	er_ev_update(p, 0, UV_WRITABLE);
-}
-
-static void er_ev_on_close(uv_handle_t *h)
-{
-	free(h->data);
-}
-
-static void er_ev_cleanup(void *p)
-{
-	struct er_ev *e = p;
-	e->ac = NULL;
-	uv_close((uv_handle_t *)&e->poll, er_ev_on_close);
-}
-
-static int er_ev_attach(redisAsyncContext *ac, uv_loop_t *loop)
-{
-	struct er_ev *e = calloc(1, sizeof(*e));
-	if (!e || uv_poll_init(loop, &e->poll, ac->c.fd) != 0) {
-		free(e);
-		return CRIER_ENOMEM;
-	}
-	e->poll.data = e;
-	e->ac = ac;
-	ac->ev.data = e;
-	ac->ev.addRead = er_ev_add_read;
-	ac->ev.delRead = er_ev_del_read;
-	ac->ev.addWrite = er_ev_add_write;
-	ac->ev.delWrite = er_ev_del_write;
-	ac->ev.cleanup = er_ev_cleanup;
-	/* Watch for the connect's completion even before a command is queued. */
-	er_ev_add_write(e);
 	return 0;
 }
 
@@ -333,12 +252,9 @@ static void er_schedule_retry(struct er_conn *c, const char *why);
 static void er_on_connect_timeout(uv_timer_t *t)
 {
 	struct er_conn *c = t->data;
-	if (!c->ac || c->up)
-		return;
-	redisAsyncContext *ac = c->ac;
-	c->ac = NULL;
-	redisAsyncFree(ac); /* not connected: no disconnect callback */
-	er_schedule_retry(c, "connect timed out");
+	if (c->rc && !c->up) /* er_on_connect retries */
+		redis_conn_close(c->rc, CRIER_ETIMEOUT,
+		                 "connect timed out (no answer within --redis-timeout)");
 }
 
 static void er_schedule_retry(struct er_conn *c, const char *why)
@@ -361,12 +277,11 @@ static void er_schedule_retry(struct er_conn *c, const char *why)
 /* Answers every parked publish of c: the connection went away. */
 static void er_fail_pubs(struct er_conn *c);
 
-static void er_on_disconnect(const redisAsyncContext *ac, int status)
+static void er_on_disconnect(void *data, const char *why)
 {
-	struct er_conn *c = ac->data;
-	(void)status;
+	struct er_conn *c = data;
 	bool was_up = c->up;
-	c->ac = NULL;
+	c->rc = NULL;
 	c->up = false;
 	if (!c->exiting)
 		uv_timer_stop(&c->retry);
@@ -375,21 +290,22 @@ static void er_on_disconnect(const redisAsyncContext *ac, int status)
 	if (c->exiting)
 		return;
 	log_warn("redis connection lost", "conn=%s worker=%u reason=\"%s\"",
-	         c->is_sub ? "subscribe" : "command", c->w->id,
-	         ac->errstr[0] ? ac->errstr : "closed");
+	         c->is_sub ? "subscribe" : "command", c->w->id, why);
 	er_fail_pubs(c);
 	if (c->is_sub)
 		er_sub_lost(c->er);
 	c->failures = 1; /* logged just now */
-	er_schedule_retry(c, ac->errstr);
+	er_schedule_retry(c, why);
 }
 
-static void er_on_connect(const redisAsyncContext *ac, int status)
+static void er_on_connect(void *data, int status, const char *why)
 {
-	struct er_conn *c = ac->data;
-	if (status != REDIS_OK) {
-		c->ac = NULL; /* hiredis frees it after this callback */
-		er_schedule_retry(c, ac->errstr);
+	struct er_conn *c = data;
+	if (status != 0) {
+		c->rc = NULL; /* gone after this callback */
+		if (status == CRIER_ETLS)
+			er_count(&c->er->tls_failures);
+		er_schedule_retry(c, why);
 		return;
 	}
 	uv_timer_stop(&c->retry);
@@ -409,17 +325,18 @@ static void er_on_connect(const redisAsyncContext *ac, int status)
 
 /* AUTH, SELECT and SCRIPT LOAD are checked here: a wrong password or a
  * missing database is a configuration error, said once per attempt. */
-static void er_on_setup(redisAsyncContext *ac, void *reply, void *priv)
+static void er_on_setup(void *data, void *reply, void *priv)
 {
 	const redisReply *r = reply;
 	(void)priv;
 	if (!r || r->type != REDIS_REPLY_ERROR)
 		return;
-	struct er_conn *c = ac->data;
+	struct er_conn *c = data;
 	log_error("redis refused the connection's setup (check --redis-url)",
 	          "conn=%s worker=%u error=\"%s\"", c->is_sub ? "subscribe" : "command", c->w->id,
 	          r->str);
-	redisAsyncDisconnect(ac);
+	if (c->rc)
+		redis_conn_close(c->rc, CRIER_EINVAL, "redis refused the connection's setup");
 }
 
 static void er_setup(struct er_conn *c)
@@ -450,36 +367,25 @@ static void er_setup(struct er_conn *c)
 	}
 }
 
+static void er_on_push(void *data, const redisReply *reply);
+
 static void er_connect(struct er_conn *c)
 {
-	if (c->exiting || c->ac)
+	if (c->exiting || c->rc)
 		return;
-	const struct redis_url *u = &c->er->url;
-	redisAsyncContext *ac =
-	        u->is_unix ? redisAsyncConnectUnix(u->path) : redisAsyncConnect(u->host, u->port);
-	if (!ac) {
-		er_schedule_retry(c, "out of memory");
-		return;
-	}
-	if (ac->err) {
-		char why[128];
-		snprintf(why, sizeof(why), "%s", ac->errstr);
-		redisAsyncFree(ac);
+	struct redis_conn_cbs cbs = {.on_connect = er_on_connect,
+	                             .on_disconnect = er_on_disconnect,
+	                             .on_push = c->is_sub ? er_on_push : NULL};
+	char why[200];
+	if (redis_conn_open(&c->w->loop, &c->er->url, c->er->tls, &cbs, c, &c->rc, why,
+	                    sizeof(why)) != 0) {
+		c->rc = NULL;
 		er_schedule_retry(c, why);
 		return;
 	}
-	ac->data = c;
-	if (er_ev_attach(ac, &c->w->loop) != 0) {
-		redisAsyncFree(ac);
-		er_schedule_retry(c, "cannot attach to the event loop");
-		return;
-	}
-	redisAsyncSetConnectCallback(ac, er_on_connect);
-	redisAsyncSetDisconnectCallback(ac, er_on_disconnect);
-	c->ac = ac;
-	er_setup(c); /* queued: hiredis sends it once connected */
-	/* A connect that neither completes nor fails (a black-holed address)
-	 * is abandoned after --redis-timeout. */
+	er_setup(c); /* queued: sent once connected */
+	/* A connect that neither completes nor fails (a black-holed address,
+	 * a peer that does not answer) is abandoned after --redis-timeout. */
 	uv_timer_start(&c->retry, er_on_connect_timeout, atomic_load(&c->er->timeout_ms), 0);
 }
 
@@ -543,9 +449,9 @@ static void er_on_tick(uv_timer_t *t)
 
 static int er_pub_send(struct er_pub *p);
 
-static void er_on_published(redisAsyncContext *ac, void *reply, void *priv)
+static void er_on_published(void *data, void *reply, void *priv)
 {
-	(void)ac;
+	(void)data;
 	const redisReply *r = reply;
 	struct er_pub *p = priv;
 	struct engine_redis *er = p->c->er;
@@ -805,7 +711,7 @@ static void er_chan_free(struct engine_redis *er, struct er_chan *ch)
 	free(ch);
 }
 
-static void er_on_sub_reply(redisAsyncContext *ac, void *reply, void *priv);
+static void er_on_sub_reply(void *data, void *reply, void *priv);
 
 /* SUBSCRIBE or UNSUBSCRIBE crier:c:{name} on the subscription connection.
  * One callback serves every channel: it finds the channel by name, so a
@@ -961,18 +867,16 @@ static void er_chan_unsubscribed(struct engine_redis *er, struct er_chan *ch)
 		er_subscribe(er, ch->name, ch->name_len, true);
 }
 
-static void er_on_sub_reply(redisAsyncContext *ac, void *reply, void *priv)
+static void er_on_sub_reply(void *data, void *reply, void *priv)
 {
 	(void)priv;
-	struct er_conn *c = ac->data;
+	struct er_conn *c = data;
 	const redisReply *r = reply;
 	if (!r || c->exiting || r->type != REDIS_REPLY_ARRAY || r->elements != 3 ||
 	    r->element[0]->type != REDIS_REPLY_STRING)
 		return;
 	const char *kind = r->element[0]->str;
-	if (strcmp(kind, "message") == 0) {
-		er_on_message(c->er, r->element[1], r->element[2]);
-	} else if (strcmp(kind, "subscribe") == 0 && r->element[1]->len > 8) {
+	if (strcmp(kind, "subscribe") == 0 && r->element[1]->len > 8) {
 		struct er_chan *ch =
 		        er_chan_find_wire(c->er, r->element[1]->str + 8, r->element[1]->len - 8);
 		if (ch && ch->state == ER_SUBSCRIBING)
@@ -983,6 +887,15 @@ static void er_on_sub_reply(redisAsyncContext *ac, void *reply, void *priv)
 		if (ch && ch->state == ER_UNSUBSCRIBING)
 			er_chan_unsubscribed(c->er, ch);
 	}
+}
+
+/* A message pushed on the subscription connection (redis_conn checked
+ * that it is a three-element array headed "message"). */
+static void er_on_push(void *data, const redisReply *reply)
+{
+	struct er_conn *c = data;
+	if (!c->exiting)
+		er_on_message(c->er, reply->element[1], reply->element[2]);
 }
 
 /* ---- loading a channel's history -------------------------------------- */
@@ -1140,9 +1053,9 @@ static void er_hold_entries(struct engine_redis *er, struct er_chan *ch, const r
 	}
 }
 
-static void er_on_loaded(redisAsyncContext *ac, void *reply, void *priv)
+static void er_on_loaded(void *data, void *reply, void *priv)
 {
-	(void)ac;
+	(void)data;
 	struct er_ticket *t = priv;
 	struct engine_redis *er = t->er;
 	const redisReply *r = reply;
@@ -1444,6 +1357,20 @@ struct engine_redis *engine_redis_new(struct hub *h, struct server *srv, const s
 		free(er);
 		return NULL;
 	}
+	/* An empty value (CRIER_REDIS_TLS_CA=) means unset. */
+	const char *ca = cfg->redis_tls_ca && *cfg->redis_tls_ca ? cfg->redis_tls_ca : NULL;
+	const char *cert = cfg->redis_tls_cert && *cfg->redis_tls_cert ? cfg->redis_tls_cert : NULL;
+	if (!er->url.tls && (ca || cert))
+		log_warn("--redis-tls-ca/--redis-tls-cert ignored: --redis-url is not rediss://",
+		         "url_scheme=%s", er->url.is_unix ? "unix" : "redis");
+	if (er->url.tls) {
+		er->tls = redis_conn_tls_ctx(ca, cert, cert ? cfg->redis_tls_key : NULL, why,
+		                             why_len);
+		if (!er->tls) {
+			free(er);
+			return NULL;
+		}
+	}
 	er->hub = h;
 	er->srv = srv;
 	engine_redis_set_config(er, cfg);
@@ -1454,6 +1381,7 @@ struct engine_redis *engine_redis_new(struct hub *h, struct server *srv, const s
 	er->n_buckets = 64;
 	er->buckets = calloc(er->n_buckets, sizeof(*er->buckets));
 	if (!er->conns || !er->buckets || uv_mutex_init(&er->lock) != 0) {
+		SSL_CTX_free(er->tls);
 		free(er->conns);
 		free(er->buckets);
 		free(er);
@@ -1476,8 +1404,9 @@ struct engine_redis *engine_redis_new(struct hub *h, struct server *srv, const s
 	hub_set_remote(h, &(struct hub_remote){.interest = er_interest,
 	                                       .publish_own = er_publish_own,
 	                                       .ctx = er});
-	log_info("engine: redis", "addr=%s%s port=%u db=%u", er->url.is_unix ? "unix:" : "",
-	         er->url.is_unix ? er->url.path : er->url.host, (unsigned)er->url.port, er->url.db);
+	log_info("engine: redis", "addr=%s%s port=%u db=%u tls=%s", er->url.is_unix ? "unix:" : "",
+	         er->url.is_unix ? er->url.path : er->url.host, (unsigned)er->url.port, er->url.db,
+	         er->url.tls ? (cert ? "on (client certificate)" : "on") : "off");
 	return er;
 }
 
@@ -1488,21 +1417,15 @@ void engine_redis_set_config(struct engine_redis *er, const struct config *cfg)
 	atomic_store(&er->timeout_ms, cfg->redis_timeout_ms);
 }
 
-/* Frees a context whose loop has ended: the libuv adapter's handle was
- * closed with the loop, so hiredis must not touch it again. */
+/* Frees a connection whose loop has ended (its poll handle was closed
+ * with the loop). */
 static void er_conn_exit(struct er_conn *c)
 {
 	c->exiting = true;
-	redisAsyncContext *ac = c->ac;
-	if (!ac)
+	if (!c->rc)
 		return;
-	void *ev = ac->ev.data;
-	ac->ev.addRead = ac->ev.delRead = ac->ev.addWrite = ac->ev.delWrite = NULL;
-	ac->ev.cleanup = NULL;
-	ac->ev.data = NULL;
-	redisAsyncFree(ac); /* pending callbacks run with no reply; c->exiting quiets them */
-	free(ev);
-	c->ac = NULL;
+	redis_conn_exit(c->rc); /* pending callbacks run with no reply; c->exiting quiets them */
+	c->rc = NULL;
 }
 
 void engine_redis_worker_exit(struct engine_redis *er, struct worker *w)
@@ -1530,6 +1453,7 @@ void engine_redis_free(struct engine_redis *er)
 	free(er->queue);
 	free(er->buckets);
 	free(er->conns);
+	SSL_CTX_free(er->tls);
 	uv_mutex_destroy(&er->lock);
 	free(er);
 }
@@ -1578,12 +1502,16 @@ int engine_redis_metrics(struct engine_redis *er, struct buf *out)
 	        "# HELP crier_redis_pending_overflows_total Loads that held too many live messages "
 	        "and read them from the stream instead.\n"
 	        "# TYPE crier_redis_pending_overflows_total counter\n"
-	        "crier_redis_pending_overflows_total %" PRIu64 "\n",
+	        "crier_redis_pending_overflows_total %" PRIu64 "\n"
+	        "# HELP crier_redis_tls_handshake_failures_total rediss:// connection attempts "
+	        "that failed in TLS (certificate not trusted, wrong host, client certificate "
+	        "refused).\n# TYPE crier_redis_tls_handshake_failures_total counter\n"
+	        "crier_redis_tls_handshake_failures_total %" PRIu64 "\n",
 	        engine_redis_up(er) ? 1 : 0, atomic_load(&er->conns_up),
 	        metric_get(&er->reconnects), metric_get(&er->round_trips),
 	        metric_get(&er->published), metric_get(&er->pub_errors_down),
 	        metric_get(&er->pub_errors_timeout), metric_get(&er->pub_errors_script),
 	        metric_get(&er->received), metric_get(&er->bad_messages), metric_get(&er->loads),
 	        atomic_load(&er->pending_msgs), atomic_load(&er->pending_bytes),
-	        metric_get(&er->pending_overflows));
+	        metric_get(&er->pending_overflows), metric_get(&er->tls_failures));
 }

@@ -12,7 +12,7 @@
  * a replica of the streams of the channels this node has subscribers on.
  *
  * Threads: each worker has a command connection on its own loop (a
- * publish never crosses threads; hiredis pipelines what is sent in one
+ * publish never crosses threads; redis_conn pipelines what is sent in one
  * loop turn). Worker 0 also runs the subscription connection and owns the
  * table of channels this node wants; other threads reach it only through
  * a queue of interest changes (hub_remote).

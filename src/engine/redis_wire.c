@@ -143,14 +143,12 @@ int redis_url_parse(const char *s, struct redis_url *out, char *why, size_t why_
 		rc = redis_url_tcp(s + 8, len - 8, &u, why, why_len);
 	else if (len >= 7 && strncmp(s, "unix://", 7) == 0)
 		rc = redis_url_unix(s + 7, len - 7, &u, why, why_len);
-	else if (len >= 9 && strncmp(s, "rediss://", 9) == 0)
-		rc = redis_url_fail(
-		        why, why_len,
-		        "rediss:// (Redis over TLS) is not yet supported; use redis:// on "
-		        "a trusted network or a unix:// socket");
-	else
+	else if (len >= 9 && strncmp(s, "rediss://", 9) == 0) {
+		u.tls = true;
+		rc = redis_url_tcp(s + 9, len - 9, &u, why, why_len);
+	} else
 		rc = redis_url_fail(why, why_len,
-		                    "expected redis://[:password@]host[:port][/db] or "
+		                    "expected redis[s]://[:password@]host[:port][/db] or "
 		                    "unix:///path/to.sock");
 	if (rc == 0)
 		*out = u;

@@ -24,6 +24,7 @@
 
 struct redis_url {
 	bool is_unix;                          /* unix:///path: path set, host empty */
+	bool tls;                              /* rediss://: TLS, the host name verified */
 	char host[REDIS_URL_HOST_MAX + 1];     /* name or address, without IPv6 brackets */
 	char path[REDIS_URL_PATH_MAX + 1];     /* unix socket path */
 	char password[REDIS_URL_PASS_MAX + 1]; /* "" = no AUTH */
@@ -33,10 +34,11 @@ struct redis_url {
 };
 
 /*
- * Parses redis://[[user]:password@]host[:port][/db], [IPv6] hosts, and
+ * Parses redis://[[user]:password@]host[:port][/db], the same with
+ * rediss:// (TLS: tls set, the same default port 6379), [IPv6] hosts, and
  * unix:///path/to.sock[?db=N] (with an optional [[user]:password@] before
  * the path's first slash). Returns 0, or CRIER_EINVAL with a phrase for
- * the error message in why ("rediss:// (TLS) is not yet supported", ...).
+ * the error message in why ("the port must be 1..65535", ...).
  * *out is fully written on success only.
  */
 int redis_url_parse(const char *s, struct redis_url *out, char *why, size_t why_len);

@@ -57,6 +57,8 @@ static void fuzz_url(const uint8_t *data, size_t size)
 		check(memchr(u.host, '\0', sizeof(u.host)) && memchr(u.path, '\0', sizeof(u.path)),
 		      "unterminated field");
 		check(u.is_unix || u.port != 0, "port 0");
+		check(!(u.tls && u.is_unix), "TLS on a unix socket");
+		check(u.tls == (strncmp(s, "rediss://", 9) == 0), "tls without rediss://");
 	}
 	free(s);
 }

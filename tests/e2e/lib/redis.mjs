@@ -2,6 +2,8 @@
 // loopback port with no persistence (--save '' --appendonly no), stopped
 // (SIGKILL) when the test ends. kill() and restart() simulate an outage
 // and a replaced instance (same port, empty data); cli() runs redis-cli.
+// With tls ({cert, key, ca, authClients}) it listens on a TLS port only
+// (--port 0 --tls-port P); cli() then speaks TLS with tls.clientCert/Key.
 import { execFile, spawn } from 'node:child_process';
 import net from 'node:net';
 
@@ -21,19 +23,27 @@ export function freePort() {
 }
 
 export class Redis {
-	constructor(port) {
+	constructor(port, tls = null) {
 		this.port = port;
+		this.tls = tls;
 		this.proc = null;
 		this.log = '';
 	}
 
 	get url() {
-		return `redis://127.0.0.1:${this.port}/0`;
+		return `${this.tls ? 'rediss' : 'redis'}://127.0.0.1:${this.port}/0`;
+	}
+
+	/** The TLS arguments of redis-server (none without tls). */
+	tlsArgs() {
+		if (!this.tls) return ['--port', String(this.port)];
+		const { cert, key, ca, authClients = 'yes' } = this.tls;
+		return ['--port', '0', '--tls-port', String(this.port), '--tls-cert-file', cert, '--tls-key-file', key, '--tls-ca-cert-file', ca, '--tls-auth-clients', authClients];
 	}
 
 	/** Starts redis-server and waits (bounded) until it accepts commands. */
 	async start(timeoutMs = 5000) {
-		const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'];
+		const args = [...this.tlsArgs(), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'];
 		const proc = spawn(REDIS_SERVER, args, { stdio: ['ignore', 'pipe', 'pipe'] });
 		this.proc = proc;
 		this.exited = new Promise((resolve) => proc.on('exit', resolve));
@@ -68,7 +78,8 @@ export class Redis {
 	/** Runs redis-cli against this instance; resolves its trimmed stdout. */
 	cli(...args) {
 		return new Promise((resolve, reject) => {
-			execFile(REDIS_CLI, ['-h', '127.0.0.1', '-p', String(this.port), ...args], { timeout: 5000 }, (err, stdout, stderr) => {
+			const tlsArgs = this.tls ? ['--tls', '--cacert', this.tls.ca, '--cert', this.tls.clientCert, '--key', this.tls.clientKey] : [];
+			execFile(REDIS_CLI, ['-h', '127.0.0.1', '-p', String(this.port), ...tlsArgs, ...args], { timeout: 5000 }, (err, stdout, stderr) => {
 				if (err) reject(new Error(`redis-cli ${args.join(' ')}: ${err.message} ${stderr}`));
 				else resolve(stdout.trim());
 			});
@@ -76,9 +87,9 @@ export class Redis {
 	}
 }
 
-/** Starts a redis-server for test t (killed after it). */
-export async function startRedis(t) {
-	const r = new Redis(await freePort());
+/** Starts a redis-server for test t (killed after it); opts.tls as in Redis. */
+export async function startRedis(t, { tls = null } = {}) {
+	const r = new Redis(await freePort(), tls);
 	await r.start();
 	t.after(() => r.kill());
 	return r;

@@ -501,6 +501,19 @@ static void test_tls_relations(void **state)
 	           "--tls-listen: needs --tls-cert and --tls-key");
 	load_fails(ARGS("--tls-cert", "c.pem", "--tls-key", "k.pem", "--tls-listen", "8443"),
 	           NOARGS, CRIER_EINVAL, "--tls-listen: '8443' is not HOST:PORT or [IPv6]:PORT");
+	/* The Redis client certificate: the same pairing; the CA stands alone. */
+	c = load_ok(ARGS("--redis-url", "rediss://r.internal:6380", "--redis-tls-ca", "ca.pem",
+	                 "--redis-tls-cert", "cc.pem", "--redis-tls-key", "ck.pem"),
+	            NOARGS);
+	assert_string_equal(c->redis_url, "rediss://r.internal:6380");
+	assert_string_equal(c->redis_tls_ca, "ca.pem");
+	assert_string_equal(c->redis_tls_cert, "cc.pem");
+	assert_string_equal(c->redis_tls_key, "ck.pem");
+	config_free(c);
+	load_fails(ARGS("--redis-tls-cert", "cc.pem"), NOARGS, CRIER_EINVAL,
+	           "--redis-tls-cert: needs --redis-tls-key (the certificate's private key)");
+	load_fails(ARGS("--redis-tls-key", "ck.pem"), NOARGS, CRIER_EINVAL,
+	           "--redis-tls-key: needs --redis-tls-cert (the certificate it belongs to)");
 }
 
 static void test_list_semantics(void **state)

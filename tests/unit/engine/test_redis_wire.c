@@ -1,5 +1,5 @@
 /* Unit tests for engine/redis_wire.c: every --redis-url form the engine
- * accepts, the errors that name what is wrong (rediss:// above all), and
+ * accepts (rediss:// for TLS among them), the errors that name what is wrong, and
  * the strict decoding of publish.lua's message. */
 #include "core/err.h"
 #include "engine/redis_wire.h"
@@ -59,6 +59,28 @@ static void test_url_tcp(void **state)
 	assert_int_equal(u.db, 15);
 }
 
+static void test_url_tls(void **state)
+{
+	(void)state;
+	struct redis_url u = parse_ok("rediss://redis.example.com");
+	assert_true(u.tls);
+	assert_false(u.is_unix);
+	assert_string_equal(u.host, "redis.example.com");
+	assert_int_equal(u.port, 6379); /* Redis has no separate well-known TLS port */
+	assert_int_equal(u.db, 0);
+
+	u = parse_ok("rediss://app:pw@[::1]:6380/4");
+	assert_true(u.tls);
+	assert_string_equal(u.user, "app");
+	assert_string_equal(u.password, "pw");
+	assert_string_equal(u.host, "::1");
+	assert_int_equal(u.port, 6380);
+	assert_int_equal(u.db, 4);
+
+	assert_false(parse_ok("redis://127.0.0.1:6380").tls);
+	assert_false(parse_ok("unix:///tmp/r.sock").tls);
+}
+
 static void test_url_unix(void **state)
 {
 	(void)state;
@@ -75,8 +97,12 @@ static void test_url_unix(void **state)
 static void test_url_errors(void **state)
 {
 	(void)state;
-	parse_bad("rediss://host:6379", "not yet supported");
-	parse_bad("http://host", "expected redis://");
+	parse_bad("http://host", "expected redis[s]://");
+	parse_bad("rediss://", "host");
+	parse_bad("rediss://host:0", "port");
+	parse_bad("rediss://host/x", "database");
+	parse_bad("redisss://host", "expected");
+	parse_bad("rediss:/host", "expected");
 	parse_bad("redis://", "host");
 	parse_bad("redis://host:0", "port");
 	parse_bad("redis://host:65536", "port");
@@ -144,9 +170,9 @@ static void test_decode_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_url_tcp),       cmocka_unit_test(test_url_unix),
-	        cmocka_unit_test(test_url_errors),    cmocka_unit_test(test_decode),
-	        cmocka_unit_test(test_decode_errors),
+	        cmocka_unit_test(test_url_tcp),  cmocka_unit_test(test_url_tls),
+	        cmocka_unit_test(test_url_unix), cmocka_unit_test(test_url_errors),
+	        cmocka_unit_test(test_decode),   cmocka_unit_test(test_decode_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
