@@ -43,6 +43,7 @@
 #define RC_OUT_MAX (64u << 20)
 
 enum rc_state {
+	RC_RESOLVING,  /* the host name is being resolved (libuv's thread pool) */
 	RC_CONNECTING, /* TCP or unix connect in progress */
 	RC_HANDSHAKE,  /* TLS handshake in progress */
 	RC_HELLO,      /* the first PING is out: Redis has not answered yet */
@@ -57,6 +58,18 @@ struct rc_pending {
 
 struct redis_conn {
 	uv_poll_t poll; /* first: the close callback recovers the connection */
+	/* While resolving: the request, and a handle that is never started but
+	 * that the loop's shutdown walk closes, which is how a late answer
+	 * knows not to start a connection on a loop that is ending. */
+	uv_getaddrinfo_t resolve;
+	uv_timer_t guard;
+	bool resolving;                /* resolve is in flight */
+	bool guard_open;               /* guard is initialized and its close callback has not run */
+	bool poll_started;             /* poll is initialized: closing goes through it */
+	bool poll_closed;              /* and its close callback has run */
+	SSL_CTX *tls;                  /* rediss://: for the session once connected */
+	struct addrinfo *ai, *ai_next; /* the resolved addresses, and the next to try */
+	struct redis_url url;
 	int fd;
 	uint8_t state;   /* enum rc_state */
 	int events;      /* what the poll watches (UV_READABLE | UV_WRITABLE) */
@@ -105,6 +118,8 @@ static bool rc_pop(struct redis_conn *rc, struct rc_pending *out)
 
 static void rc_free(struct redis_conn *rc)
 {
+	if (rc->ai)
+		uv_freeaddrinfo(rc->ai);
 	if (rc->ssl)
 		SSL_free(rc->ssl);
 	if (rc->fd >= 0)
@@ -116,9 +131,18 @@ static void rc_free(struct redis_conn *rc)
 	free(rc);
 }
 
+/* Frees an ended connection once nothing of it is in the loop's hands. */
+static void rc_release(struct redis_conn *rc)
+{
+	if (!rc->resolving && !rc->guard_open && (!rc->poll_started || rc->poll_closed))
+		rc_free(rc);
+}
+
 static void rc_on_close(uv_handle_t *h)
 {
-	rc_free((struct redis_conn *)(void *)h);
+	struct redis_conn *rc = (struct redis_conn *)(void *)h;
+	rc->poll_closed = true;
+	rc_release(rc);
 }
 
 /* Runs every pending callback with no reply. */
@@ -129,6 +153,14 @@ static void rc_fail_pending(struct redis_conn *rc)
 		p.fn(rc->data, NULL, p.priv);
 }
 
+static void rc_on_guard_close(uv_handle_t *h)
+{
+	struct redis_conn *rc = h->data;
+	rc->guard_open = false;
+	if (rc->state == RC_DEAD)
+		rc_release(rc);
+}
+
 void redis_conn_close(struct redis_conn *rc, int status, const char *why)
 {
 	if (rc->state == RC_DEAD)
@@ -136,7 +168,17 @@ void redis_conn_close(struct redis_conn *rc, int status, const char *why)
 	bool was_up = rc->state == RC_UP;
 	rc->state = RC_DEAD;
 	snprintf(rc->why, sizeof(rc->why), "%s", why ? why : "closed");
-	uv_close((uv_handle_t *)&rc->poll, rc_on_close);
+	if (rc->poll_started && uv_is_closing((uv_handle_t *)&rc->poll)) {
+		/* Moving to the next address: rc_on_poll_reopen frees it. */
+	} else if (rc->poll_started) {
+		uv_close((uv_handle_t *)&rc->poll, rc_on_close);
+	} else {
+		/* Resolving: freed once both the answer (cancelled if it has not
+		 * started) and the guard's close are in. */
+		uv_cancel((uv_req_t *)&rc->resolve);
+		if (!uv_is_closing((uv_handle_t *)&rc->guard))
+			uv_close((uv_handle_t *)&rc->guard, rc_on_guard_close);
+	}
 	rc_fail_pending(rc);
 	if (was_up)
 		rc->cbs.on_disconnect(rc->data, rc->why);
@@ -197,7 +239,7 @@ static void rc_on_poll(uv_poll_t *h, int status, int events);
  * session wants it; only writable while connecting (its completion). */
 static void rc_update(struct redis_conn *rc)
 {
-	if (rc->state == RC_DEAD)
+	if (rc->state == RC_DEAD || !rc->poll_started)
 		return;
 	int ev = UV_READABLE;
 	if (rc->state == RC_CONNECTING)
@@ -361,6 +403,31 @@ static void rc_read(struct redis_conn *rc)
 	}
 }
 
+static int rc_start(struct redis_conn *rc, uv_loop_t *loop, char *why, size_t why_len);
+static int rc_tcp_socket(struct redis_conn *rc, char *why, size_t why_len);
+
+/* The poll handle of a failed address has closed: the next address. */
+static void rc_on_poll_reopen(uv_handle_t *h)
+{
+	struct redis_conn *rc = (struct redis_conn *)(void *)h;
+	if (rc->ssl) {
+		SSL_free(rc->ssl);
+		rc->ssl = NULL;
+	}
+	close(rc->fd);
+	rc->fd = -1;
+	rc->poll_started = false;
+	if (rc->state == RC_DEAD) { /* closed while this one was closing */
+		rc_release(rc);
+		return;
+	}
+	char why[sizeof(rc->why)];
+	rc->fd = rc_tcp_socket(rc, why, sizeof(why));
+	int err = rc->fd < 0 ? CRIER_EIO : rc_start(rc, h->loop, why, sizeof(why));
+	if (err)
+		redis_conn_close(rc, err, why);
+}
+
 /* Connected (TCP/unix): TLS starts, or the queued commands go out. */
 static void rc_connected(struct redis_conn *rc)
 {
@@ -368,6 +435,12 @@ static void rc_connected(struct redis_conn *rc)
 	socklen_t len = sizeof(err);
 	if (getsockopt(rc->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 		err = errno;
+	if (err && rc->ai_next) {
+		/* A name with several addresses (IPv6 and IPv4, say): the next
+		 * one, on a fresh poll handle once this one has closed. */
+		uv_close((uv_handle_t *)&rc->poll, rc_on_poll_reopen);
+		return;
+	}
 	if (err) {
 		rc_io_fail(rc, "connect", err);
 		return;
@@ -400,8 +473,8 @@ static void rc_on_poll(uv_poll_t *h, int status, int events)
 		rc->events = 0; /* libuv stopped the handle; the calls below find the error */
 	if (rc->state == RC_CONNECTING) {
 		rc_connected(rc);
-		if (rc->state == RC_DEAD)
-			return;
+		if (rc->state == RC_DEAD || rc->state == RC_CONNECTING)
+			return; /* failed, or on to the next address */
 	}
 	if (rc->state == RC_HANDSHAKE) {
 		rc_handshake(rc);
@@ -427,32 +500,30 @@ static bool rc_is_ip(const char *host)
 	return inet_pton(AF_INET, host, a) == 1 || inet_pton(AF_INET6, host, a) == 1;
 }
 
-/* A nonblocking socket with its connect started, or -1 with why. */
-static int rc_socket(const struct redis_url *url, char *why, size_t why_len)
+/* A nonblocking unix socket with its connect started, or -1 with why. */
+static int rc_unix_socket(const struct redis_url *url, char *why, size_t why_len)
 {
-	if (url->is_unix) {
-		struct sockaddr_un sa = {.sun_family = AF_UNIX};
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", url->path);
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-		if (fd < 0 || (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
-		               errno != EINPROGRESS && errno != EAGAIN)) {
-			snprintf(why, why_len, "connect %s: %s", url->path, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			return -1;
-		}
-		return fd;
-	}
-	char port[8];
-	snprintf(port, sizeof(port), "%u", (unsigned)url->port);
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *ai = NULL;
-	int gai = getaddrinfo(url->host, port, &hints, &ai);
-	if (gai != 0) {
-		snprintf(why, why_len, "resolving %s: %s", url->host, gai_strerror(gai));
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", url->path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 &&
+	               errno != EINPROGRESS && errno != EAGAIN)) {
+		snprintf(why, why_len, "connect %s: %s", url->path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
 		return -1;
 	}
+	return fd;
+}
+
+/* A nonblocking TCP socket with its connect started to the next address
+ * that takes it (rc->ai_next moves past it), or -1 with why. */
+static int rc_tcp_socket(struct redis_conn *rc, char *why, size_t why_len)
+{
+	const struct redis_url *url = &rc->url;
 	int fd = -1, last = 0;
-	for (struct addrinfo *a = ai; a && fd < 0; a = a->ai_next) {
+	for (struct addrinfo *a; fd < 0 && (a = rc->ai_next);) {
+		rc->ai_next = a->ai_next;
 		fd = socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (fd < 0) {
 			last = errno;
@@ -466,9 +537,9 @@ static int rc_socket(const struct redis_url *url, char *why, size_t why_len)
 			fd = -1;
 		}
 	}
-	freeaddrinfo(ai);
 	if (fd < 0)
-		snprintf(why, why_len, "connect %s:%s: %s", url->host, port, strerror(last));
+		snprintf(why, why_len, "connect %s:%u: %s", url->host, (unsigned)url->port,
+		         strerror(last));
 	return fd;
 }
 
@@ -493,6 +564,56 @@ static SSL *rc_ssl(SSL_CTX *ctx, const struct redis_url *url, int fd)
 	return ssl;
 }
 
+/* The socket is connecting: TLS session, poll handle, and on. Returns 0,
+ * or a code with why (the caller ends the connection). */
+static int rc_start(struct redis_conn *rc, uv_loop_t *loop, char *why, size_t why_len)
+{
+	if (rc->url.tls && !(rc->ssl = rc_ssl(rc->tls, &rc->url, rc->fd))) {
+		snprintf(why, why_len, "cannot start a TLS session");
+		ERR_clear_error();
+		return CRIER_ENOMEM;
+	}
+	if (uv_poll_init(loop, &rc->poll, rc->fd) != 0) {
+		snprintf(why, why_len, "cannot watch the socket");
+		return CRIER_EIO;
+	}
+	rc->poll_started = true;
+	rc->state = RC_CONNECTING;
+	rc_update(rc);
+	return 0;
+}
+
+static void rc_on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *ai)
+{
+	struct redis_conn *rc = req->data;
+	rc->resolving = false;
+	if (rc->state == RC_DEAD) { /* closed meanwhile */
+		uv_freeaddrinfo(ai);
+		rc_release(rc);
+		return;
+	}
+	if (uv_is_closing((uv_handle_t *)&rc->guard)) {
+		/* The loop is ending (its walk closed every handle): start
+		 * nothing; redis_conn_exit frees the connection after the loop. */
+		uv_freeaddrinfo(ai);
+		return;
+	}
+	uv_close((uv_handle_t *)&rc->guard, rc_on_guard_close);
+	char why[sizeof(rc->why)];
+	if (status != 0) {
+		uv_freeaddrinfo(ai);
+		snprintf(why, sizeof(why), "resolving %.120s: %s", rc->url.host,
+		         uv_strerror(status));
+		redis_conn_close(rc, CRIER_EIO, why);
+		return;
+	}
+	rc->ai = rc->ai_next = ai;
+	rc->fd = rc_tcp_socket(rc, why, sizeof(why));
+	int err = rc->fd < 0 ? CRIER_EIO : rc_start(rc, req->loop, why, sizeof(why));
+	if (err)
+		redis_conn_close(rc, err, why);
+}
+
 int redis_conn_open(uv_loop_t *loop, const struct redis_url *url, SSL_CTX *tls,
                     const struct redis_conn_cbs *cbs, void *data, struct redis_conn **out,
                     char *why, size_t why_len)
@@ -505,6 +626,8 @@ int redis_conn_open(uv_loop_t *loop, const struct redis_url *url, SSL_CTX *tls,
 	rc->fd = -1;
 	rc->cbs = *cbs;
 	rc->data = data;
+	rc->url = *url;
+	rc->tls = tls;
 	rc->reader = redisReaderCreate();
 	/* The first command, answered before any of the caller's. */
 	if (!rc->reader || buf_append(&rc->out, "*1\r\n$4\r\nPING\r\n", 14) != 0) {
@@ -512,24 +635,34 @@ int redis_conn_open(uv_loop_t *loop, const struct redis_url *url, SSL_CTX *tls,
 		rc_free(rc);
 		return CRIER_ENOMEM;
 	}
-	rc->fd = rc_socket(url, why, why_len);
-	if (rc->fd < 0) {
-		rc_free(rc);
+	if (url->is_unix) {
+		rc->fd = rc_unix_socket(url, why, why_len);
+		int err = rc->fd < 0 ? CRIER_EIO : rc_start(rc, loop, why, why_len);
+		if (err) {
+			rc_free(rc); /* rc_start fails before its poll handle exists */
+			return err;
+		}
+		*out = rc;
+		return 0;
+	}
+	/* A host name is resolved off the loop: a slow DNS server must not
+	 * stall every client of this worker while Redis is away. */
+	char port[8];
+	snprintf(port, sizeof(port), "%u", (unsigned)url->port);
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
+	uv_timer_init(loop, &rc->guard);
+	rc->guard.data = rc;
+	rc->guard_open = true;
+	rc->resolve.data = rc;
+	rc->state = RC_RESOLVING;
+	int err = uv_getaddrinfo(loop, &rc->resolve, rc_on_resolved, rc->url.host, port, &hints);
+	if (err) {
+		snprintf(why, why_len, "resolving %s: %s", url->host, uv_strerror(err));
+		rc->state = RC_DEAD;
+		uv_close((uv_handle_t *)&rc->guard, rc_on_guard_close); /* then frees it */
 		return CRIER_EIO;
 	}
-	if (url->tls && !(rc->ssl = rc_ssl(tls, url, rc->fd))) {
-		snprintf(why, why_len, "cannot start a TLS session");
-		ERR_clear_error();
-		rc_free(rc);
-		return CRIER_ENOMEM;
-	}
-	if (uv_poll_init(loop, &rc->poll, rc->fd) != 0) {
-		snprintf(why, why_len, "cannot watch the socket");
-		rc_free(rc);
-		return CRIER_EIO;
-	}
-	rc->state = RC_CONNECTING;
-	rc_update(rc);
+	rc->resolving = true;
 	*out = rc;
 	return 0;
 }

@@ -58,8 +58,9 @@ struct redis_conn_cbs {
 
 /*
  * Starts connecting to url (a TLS session on tls when url->tls; tls must
- * then not be NULL) on loop. The host name is resolved here, blocking
- * (numeric addresses and /etc/hosts names resolve at once). Returns 0 and
+ * then not be NULL) on loop. A host name is resolved on libuv's thread
+ * pool (uv_getaddrinfo), so a slow DNS server never stalls the loop;
+ * closing the connection meanwhile cancels it. Returns 0 and
  * the handle in *out, after which exactly one of on_connect(error) or
  * on_connect(0) ... on_disconnect ends it; or a negative code with a
  * phrase in why and no callback.
