@@ -5,8 +5,9 @@
  * pipelining (queued commands leave together), reply order, pub/sub pushes
  * apart from answers, a loss with commands pending (each callback once,
  * with NULL, before on_disconnect), a peer that closes before answering,
- * protocol errors, an unsolicited reply, and a close from inside a reply
- * callback. Every wait is bounded; ASan checks the frees.
+ * protocol errors, an unsolicited reply, a close from inside a reply
+ * callback, and the life of a name resolved off the loop (unresolvable,
+ * refused, closed or the loop ended while it resolves). Every wait is bounded; ASan checks the frees.
  */
 #include "core/err.h"
 #include "engine/redis_conn.h"
@@ -342,6 +343,71 @@ static void test_refused(void **state)
 	fake_free(f);
 }
 
+/* A TCP connection to name:port on the fake's loop (nothing answers). */
+static void open_tcp(struct fake *f, const char *host, uint16_t port)
+{
+	struct redis_url u = {.port = port};
+	snprintf(u.host, sizeof(u.host), "%s", host);
+	struct redis_conn_cbs cbs = {.on_connect = on_connect, .on_disconnect = on_disconnect};
+	char why[200];
+	if (redis_conn_open(&f->loop, &u, NULL, &cbs, f, &f->rc, why, sizeof(why)) != 0)
+		fail_msg("redis_conn_open: %s", why);
+}
+
+/* A name that does not resolve: a failed connect naming it, off the loop. */
+static void test_unresolvable(void **state)
+{
+	(void)state;
+	struct fake *f = fake_new();
+	open_tcp(f, "no-such-host.invalid", 6379);
+	assert_int_equal(f->connects, 0); /* resolving: nothing reported yet */
+	RUN_UNTIL(f, f->connects == 1);
+	assert_int_equal(f->connect_status, CRIER_EIO);
+	assert_non_null(strstr(f->why, "resolving no-such-host.invalid"));
+	fake_free(f);
+}
+
+/* A name that resolves to an address where nothing listens. */
+static void test_refused_by_name(void **state)
+{
+	(void)state;
+	struct fake *f = fake_new();
+	open_tcp(f, "localhost", 1);
+	RUN_UNTIL(f, f->connects == 1);
+	assert_int_equal(f->connect_status, CRIER_EIO);
+	assert_non_null(strstr(f->why, "connect"));
+	fake_free(f);
+}
+
+/* Closed while its name resolves: reported at once, freed when the
+ * answer is in (ASan checks), the loop left with nothing of it. */
+static void test_close_while_resolving(void **state)
+{
+	(void)state;
+	struct fake *f = fake_new();
+	open_tcp(f, "localhost", 1);
+	redis_conn_close(f->rc, CRIER_ETIMEOUT, "given up");
+	assert_int_equal(f->connects, 1);
+	assert_int_equal(f->connect_status, CRIER_ETIMEOUT);
+	fake_free(f); /* runs the loop until every handle and request is done */
+}
+
+/* The loop ends (a worker's exit walk closes every handle) while a name
+ * resolves: the late answer starts nothing, and redis_conn_exit frees it. */
+static void test_exit_while_resolving(void **state)
+{
+	(void)state;
+	struct fake *f = fake_new();
+	open_tcp(f, "localhost", 1);
+	uv_walk(&f->loop, fk_walk_close, NULL);
+	uv_run(&f->loop, UV_RUN_DEFAULT); /* returns: nothing was started */
+	assert_int_equal(f->connects, 0);
+	redis_conn_exit(f->rc);
+	assert_int_equal(uv_loop_close(&f->loop), 0);
+	unlink(f->url.path);
+	free(f);
+}
+
 /* The client context: a CA file that does not load is named. */
 static void test_tls_ctx_errors(void **state)
 {
@@ -366,6 +432,10 @@ int main(void)
 	        cmocka_unit_test(test_close_in_callback),
 	        cmocka_unit_test(test_refused),
 	        cmocka_unit_test(test_tls_ctx_errors),
+	        cmocka_unit_test(test_unresolvable),
+	        cmocka_unit_test(test_refused_by_name),
+	        cmocka_unit_test(test_close_while_resolving),
+	        cmocka_unit_test(test_exit_while_resolving),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
