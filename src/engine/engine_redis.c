@@ -124,6 +124,7 @@ struct engine_redis {
 	struct redis_url url;
 	_Atomic uint32_t history_size;
 	_Atomic uint64_t history_ttl_ms;
+	_Atomic uint64_t history_max_bytes;
 	_Atomic uint64_t timeout_ms;
 	char sha_publish[41], sha_load[41];
 	uint32_t n_conns;
@@ -567,18 +568,25 @@ static void er_on_published(redisAsyncContext *ac, void *reply, void *priv)
 static int er_pub_send(struct er_pub *p)
 {
 	struct engine_redis *er = p->c->er;
-	char k3[ER_KEY_MAX + 1], maxlen[16], ttl[24], now[24];
+	char k3[ER_KEY_MAX + 1], maxlen[16], ttl[24], now[24], maxbytes[24];
 	int k3n = snprintf(k3, sizeof(k3), "crier:h:%.*s", (int)p->name_len, p->name);
 	int mn = snprintf(maxlen, sizeof(maxlen), "%u", atomic_load(&er->history_size));
 	int tn = snprintf(ttl, sizeof(ttl), "%" PRIu64, atomic_load(&er->history_ttl_ms));
 	int nn = snprintf(now, sizeof(now), "%" PRId64, clock_wall_ms());
-	const char *argv[14] = {
+	int bn = snprintf(maxbytes, sizeof(maxbytes), "%" PRIu64,
+	                  atomic_load(&er->history_max_bytes));
+	/* KEYS and ARGV as listed at the top of publish.lua. */
+	const char *argv[19] = {
 	        p->retried ? "EVAL" : "EVALSHA",
 	        p->retried ? redis_script_publish : er->sha_publish,
-	        "3",
+	        "7",
 	        "crier:epoch",
 	        "crier:seq",
 	        k3,
+	        "crier:bytes",
+	        "crier:heads",
+	        "crier:empty",
+	        "crier:trimmed",
 	        p->name,
 	        p->m->event ? p->m->event : "",
 	        p->m->binary ? "b" : "t",
@@ -587,14 +595,19 @@ static int er_pub_send(struct er_pub *p)
 	        ttl,
 	        now,
 	        p->c->epoch_candidate,
+	        maxbytes,
 	};
-	size_t lens[14] = {
+	size_t lens[19] = {
 	        strlen(argv[0]),
 	        p->retried ? redis_script_publish_len : 40,
 	        1,
 	        11,
 	        9,
 	        (size_t)k3n,
+	        11,
+	        11,
+	        11,
+	        13,
 	        p->name_len,
 	        p->m->event_len,
 	        1,
@@ -603,8 +616,9 @@ static int er_pub_send(struct er_pub *p)
 	        (size_t)tn,
 	        (size_t)nn,
 	        8,
+	        (size_t)bn,
 	};
-	return er_send(p->c, er_on_published, p, 14, argv, lens);
+	return er_send(p->c, er_on_published, p, 19, argv, lens);
 }
 
 struct engine_redis_req *engine_redis_publish(struct engine_redis *er, struct worker *w,
@@ -1127,17 +1141,23 @@ static void er_load(struct engine_redis *er, struct er_chan *ch, bool sync_only)
 		*t = (struct er_ticket){
 		        .er = er, .gen = ch->gen, .sync_only = sync_only, .name_len = ch->name_len};
 		memcpy(t->name, ch->name, ch->name_len);
-		char key[ER_KEY_MAX + 1], after[24], count[16];
+		char key[ER_KEY_MAX + 1], after[24], count[16], ttl[24], now[24];
 		int kn = snprintf(key, sizeof(key), "crier:h:%.*s", (int)ch->name_len, ch->name);
 		int an = snprintf(after, sizeof(after), "%" PRIu64,
 		                  ch->loaded_once ? ch->last_seq : 0);
 		uint32_t size = sync_only ? 0 : atomic_load(&er->history_size);
 		int cn = snprintf(count, sizeof(count), "%u", size);
-		const char *argv[9] = {"EVALSHA",     er->sha_load, "3",
-		                       "crier:epoch", "crier:seq",  key,
-		                       after,         count,        c->epoch_candidate};
-		size_t lens[9] = {7, 40, 1, 11, 9, (size_t)kn, (size_t)an, (size_t)cn, 8};
-		if (er_send(c, er_on_loaded, t, 9, argv, lens) == 0)
+		int tn = snprintf(ttl, sizeof(ttl), "%" PRIu64, atomic_load(&er->history_ttl_ms));
+		int nn = snprintf(now, sizeof(now), "%" PRId64, clock_wall_ms());
+		/* KEYS and ARGV as listed at the top of load.lua. */
+		const char *argv[15] = {"EVALSHA",          er->sha_load,  "7",
+		                        "crier:epoch",      "crier:seq",   key,
+		                        "crier:trimmed",    "crier:bytes", "crier:heads",
+		                        "crier:empty",      after,         count,
+		                        c->epoch_candidate, ttl,           now};
+		size_t lens[15] = {7,  40, 1,          11,         9, (size_t)kn, 13,        11,
+		                   11, 11, (size_t)an, (size_t)cn, 8, (size_t)tn, (size_t)nn};
+		if (er_send(c, er_on_loaded, t, 15, argv, lens) == 0)
 			return;
 	}
 	free(t);
@@ -1356,6 +1376,7 @@ void engine_redis_set_config(struct engine_redis *er, const struct config *cfg)
 {
 	atomic_store(&er->history_size, cfg->history_size);
 	atomic_store(&er->history_ttl_ms, cfg->history_ttl_ms);
+	atomic_store(&er->history_max_bytes, cfg->history_max_bytes);
 	atomic_store(&er->timeout_ms, cfg->redis_timeout_ms);
 }
 
