@@ -73,23 +73,23 @@ local function field(e, name)
 	return nil
 end
 
--- The oldest entry of a stream, or nil (empty, missing, or not a stream:
--- another channel's key is never worth failing this publish for).
-local function head(key)
-	local r = redis.pcall('XRANGE', key, '-', '+', 'COUNT', 1)
-	if type(r) ~= 'table' or r.err then return nil end
-	return r[1]
+-- The two oldest entries of a stream ({} when empty or missing, and when
+-- not a stream: another channel's key is never worth failing a publish).
+local function oldest(key)
+	local r = redis.pcall('XRANGE', key, '-', '+', 'COUNT', 2)
+	if type(r) ~= 'table' or r.err then return {} end
+	return r
 end
 
 local bytes = 0
 
--- Removes entry e, the oldest of channel ch's stream, with its bookkeeping.
-local function drop_head(ch, key, e)
-	redis.call('XDEL', key, e[1])
-	bytes = redis.call('DECRBY', KEYS[4], #(field(e, 'd') or ''))
-	local nxt = head(key)
-	if nxt then
-		redis.call('ZADD', KEYS[5], 'XX', seq_of(nxt[1]), ch)
+-- Removes the oldest entry of channel ch's stream (r: its two oldest) with
+-- its bookkeeping.
+local function drop_head(ch, key, r)
+	redis.call('XDEL', key, r[1][1])
+	bytes = redis.call('DECRBY', KEYS[4], #(field(r[1], 'd') or ''))
+	if r[2] then
+		redis.call('ZADD', KEYS[5], 'XX', seq_of(r[2][1]), ch)
 	else
 		redis.call('ZREM', KEYS[5], ch)
 		redis.call('ZADD', KEYS[6], now, ch)
@@ -105,7 +105,7 @@ if size > 0 then
 		-- PEXPIRE and no byte count): it is counted from now on.
 		redis.call('ZREM', KEYS[6], channel)
 		redis.call('PERSIST', KEYS[3])
-		local first = head(KEYS[3])
+		local first = oldest(KEYS[3])[1]
 		redis.call('ZADD', KEYS[5], seq_of(first[1]), channel)
 		if seq_of(first[1]) ~= seq then
 			local old = redis.call('XRANGE', KEYS[3], '-', '(' .. seq .. '-0')
@@ -122,21 +122,22 @@ end
 local len = redis.call('XLEN', KEYS[3])
 for _ = 1, TRIM_MAX do
 	if len <= size then break end
-	drop_head(channel, KEYS[3], head(KEYS[3]))
+	drop_head(channel, KEYS[3], oldest(KEYS[3]))
 	len = len - 1
 end
 
--- Bytes and age: the oldest entries node-wide.
+-- Bytes and age: the oldest entries node-wide. With no age limit there is
+-- nothing to look at while the bytes are within the bound.
 for _ = 1, TRIM_MAX do
+	if ttl == 0 and bytes <= max_bytes then break end
 	local h = redis.call('ZRANGE', KEYS[5], 0, 0)
 	if #h == 0 then break end
 	local key = 'crier:h:' .. h[1]
-	local e = head(key)
-	if not e then
+	local r = oldest(key)
+	if not r[1] then
 		redis.call('ZREM', KEYS[5], h[1]) -- deleted behind our back
-	elseif bytes > max_bytes or
-		(ttl > 0 and now - tonumber(field(e, 't') or '0') > ttl) then
-		drop_head(h[1], key, e)
+	elseif bytes > max_bytes or now - tonumber(field(r[1], 't') or '0') > ttl then
+		drop_head(h[1], key, r)
 	else
 		break
 	end
