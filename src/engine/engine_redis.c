@@ -576,16 +576,17 @@ static int er_pub_send(struct er_pub *p)
 	int bn = snprintf(maxbytes, sizeof(maxbytes), "%" PRIu64,
 	                  atomic_load(&er->history_max_bytes));
 	/* KEYS and ARGV as listed at the top of publish.lua. */
-	const char *argv[19] = {
+	const char *argv[20] = {
 	        p->retried ? "EVAL" : "EVALSHA",
 	        p->retried ? redis_script_publish : er->sha_publish,
-	        "7",
+	        "8",
 	        "crier:epoch",
 	        "crier:seq",
 	        k3,
 	        "crier:bytes",
 	        "crier:heads",
 	        "crier:empty",
+	        "crier:gone",
 	        "crier:trimmed",
 	        p->name,
 	        p->m->event ? p->m->event : "",
@@ -597,7 +598,7 @@ static int er_pub_send(struct er_pub *p)
 	        p->c->epoch_candidate,
 	        maxbytes,
 	};
-	size_t lens[19] = {
+	size_t lens[20] = {
 	        strlen(argv[0]),
 	        p->retried ? redis_script_publish_len : 40,
 	        1,
@@ -607,6 +608,7 @@ static int er_pub_send(struct er_pub *p)
 	        11,
 	        11,
 	        11,
+	        10,
 	        13,
 	        p->name_len,
 	        p->m->event_len,
@@ -618,7 +620,7 @@ static int er_pub_send(struct er_pub *p)
 	        8,
 	        (size_t)bn,
 	};
-	return er_send(p->c, er_on_published, p, 19, argv, lens);
+	return er_send(p->c, er_on_published, p, 20, argv, lens);
 }
 
 struct engine_redis_req *engine_redis_publish(struct engine_redis *er, struct worker *w,
@@ -1150,14 +1152,17 @@ static void er_load(struct engine_redis *er, struct er_chan *ch, bool sync_only)
 		int tn = snprintf(ttl, sizeof(ttl), "%" PRIu64, atomic_load(&er->history_ttl_ms));
 		int nn = snprintf(now, sizeof(now), "%" PRId64, clock_wall_ms());
 		/* KEYS and ARGV as listed at the top of load.lua. */
-		const char *argv[15] = {"EVALSHA",          er->sha_load,  "7",
-		                        "crier:epoch",      "crier:seq",   key,
-		                        "crier:trimmed",    "crier:bytes", "crier:heads",
-		                        "crier:empty",      after,         count,
-		                        c->epoch_candidate, ttl,           now};
-		size_t lens[15] = {7,  40, 1,          11,         9, (size_t)kn, 13,        11,
+		const char *argv[16] = {"EVALSHA",     er->sha_load,
+		                        "8",           "crier:epoch",
+		                        "crier:seq",   key,
+		                        "crier:gone",  "crier:trimmed",
+		                        "crier:bytes", "crier:heads",
+		                        "crier:empty", after,
+		                        count,         c->epoch_candidate,
+		                        ttl,           now};
+		size_t lens[16] = {7,  40, 1,          11,         9, (size_t)kn, 10,        13, 11,
 		                   11, 11, (size_t)an, (size_t)cn, 8, (size_t)tn, (size_t)nn};
-		if (er_send(c, er_on_loaded, t, 15, argv, lens) == 0)
+		if (er_send(c, er_on_loaded, t, 16, argv, lens) == 0)
 			return;
 	}
 	free(t);

@@ -378,18 +378,34 @@ test('age bound in Redis: an idle channel is trimmed by publishes elsewhere; an 
 	assert.equal(await countedBytes(redis), 2);
 	assert.match(await redis.cli('ZSCORE', 'crier:empty', 'idle'), /^\d+$/);
 	// Kept empty for the TTL (its "evicted" marker), then deleted; its last
-	// id is remembered, so a resume from before it is still told.
+	// id is recorded, so a resume from before it is still told, on a node
+	// that never had the channel, before and after the stream comes back.
 	await sleep(1200);
-	await publishOk(a, 'busy', 'b1');
+	const b1 = await publishOk(a, 'busy', 'b1');
 	assert.equal(await redis.cli('EXISTS', 'crier:h:idle'), '0');
-	assert.equal(await redis.cli('GET', 'crier:trimmed'), String(parseId(idle[2]).seq));
+	assert.equal(await redis.cli('ZSCORE', 'crier:gone', 'idle'), String(parseId(idle[2]).seq));
+	assert.equal(await redis.cli('XLEN', 'crier:h:busy'), '1', 'b0 aged out too');
 	const c = await node(t, redis, args);
 	await healthy(c);
 	const lost = await SseSub.open(c, '/sub/idle', { headers: [`Last-Event-ID: ${idle[1]}`] });
 	await waitEv(lost, 1, c);
 	assert.equal(gapOf(events(lost)[0]).reason, 'expired');
-	// The count bound still holds with the others.
-	assert.equal(await redis.cli('XLEN', 'crier:h:busy'), '1');
+	lost.close();
+	const back = await publishOk(a, 'idle', 'back');
+	const d = await node(t, redis, args);
+	await healthy(d);
+	const again = await SseSub.open(d, '/sub/idle', { headers: [`Last-Event-ID: ${idle[1]}`] });
+	await waitEv(again, 2, d);
+	const ag = gapOf(events(again)[0]);
+	assert.equal(ag.from, idle[1]);
+	assert.equal(ag.to, back);
+	assert.equal(events(again)[1].id, back);
+	// A channel that never had a stream costs a resume nothing.
+	const quiet = await SseSub.open(d, '/sub/busy,never', { headers: [`Last-Event-ID: ${b1}`] });
+	const b2 = await publishOk(a, 'busy', 'b2');
+	await waitEv(quiet, 1, d);
+	await sleep(200);
+	assert.deepEqual(events(quiet), [{ id: b2, event: undefined, data: 'b2' }]);
 });
 
 test('Redis killed and replaced mid-run: publishes fail fast with 503, /healthz degraded, recovery by itself, subscribers told of the gap', T, async (t) => {

@@ -7,19 +7,21 @@
 -- "evicted" is the seq just below the oldest entry held whenever the
 -- stream ever held more than it does now (its last id when it is empty).
 -- Entries older than the TTL that no publish has trimmed yet (an idle
--- Redis) are not returned and count as evicted. A channel with no stream
--- at all gets crier:trimmed, the newest id of any stream deleted once
--- empty: it cannot tell a channel that never had a message from one whose
--- stream is gone. All of that errs towards a notice, never towards a
--- silent skip.
+-- Redis) are not returned and count as evicted. A stream that publish.lua
+-- deleted (empty for long enough) left its last id in crier:gone, and one
+-- that crier:gone let go of is covered by crier:trimmed: whether the
+-- stream is missing now or was created again since, a resume from before
+-- what it lost is told. All of that errs towards a notice, never towards
+-- a silent skip.
 --
 -- KEYS[1]  crier:epoch         the epoch (8 hex digits); missing = history lost
 -- KEYS[2]  crier:seq           the global sequence
 -- KEYS[3]  crier:h:{channel}   the channel's history stream, ids "<seq>-0"
--- KEYS[4]  crier:trimmed       newest seq of any stream deleted once empty
--- KEYS[5]  crier:bytes         } publish.lua's bookkeeping: dropped with the
--- KEYS[6]  crier:heads         } epoch when Redis lost it
--- KEYS[7]  crier:empty         }
+-- KEYS[4]  crier:gone          ZSET: channel -> last seq of its deleted stream
+-- KEYS[5]  crier:trimmed       the newest seq of the records crier:gone let go
+-- KEYS[6]  crier:bytes         } publish.lua's bookkeeping, dropped with
+-- KEYS[7]  crier:heads         } the epoch when Redis lost it
+-- KEYS[8]  crier:empty         }
 -- ARGV[1]  position: entries with a seq above it are returned (0: all)
 -- ARGV[2]  at most this many entries (the newest ones; 0: none)
 -- ARGV[3]  a fresh random epoch, used only when KEYS[1] is missing
@@ -33,13 +35,15 @@ if not epoch then
 	epoch = ARGV[3]
 	redis.call('SET', KEYS[1], epoch)
 	redis.call('SET', KEYS[2], 0)
-	redis.call('DEL', KEYS[4], KEYS[5], KEYS[6], KEYS[7])
+	redis.call('DEL', KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
 end
 local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
 local ttl = tonumber(ARGV[4])
 local now = tonumber(ARGV[5])
-local evicted = 0
 local entries = {}
+-- What deleted streams of this channel lost, or older ones of any channel.
+local gone = redis.call('ZSCORE', KEYS[4], string.sub(KEYS[3], 9))
+local evicted = math.max(tonumber(gone or '0'), tonumber(redis.call('GET', KEYS[5]) or '0'))
 
 local function seq_of(id)
 	return tonumber(string.match(id, '^(%d+)-'))
@@ -63,7 +67,7 @@ if redis.call('EXISTS', KEYS[3]) == 1 then
 		if info[i] == 'last-generated-id' then last = info[i + 1] end
 	end
 	if added > len then
-		evicted = first and seq_of(first) - 1 or seq_of(last)
+		evicted = math.max(evicted, first and seq_of(first) - 1 or seq_of(last))
 	end
 	local after = tonumber(ARGV[1])
 	local count = tonumber(ARGV[2])
@@ -84,7 +88,5 @@ if redis.call('EXISTS', KEYS[3]) == 1 then
 	for i = 1, math.floor(n / 2) do
 		entries[i], entries[n - i + 1] = entries[n - i + 1], entries[i]
 	end
-else
-	evicted = tonumber(redis.call('GET', KEYS[4]) or '0')
 end
 return {epoch, seq, evicted, entries}

@@ -9,7 +9,8 @@
 -- KEYS[4]  crier:bytes         payload bytes held across all streams
 -- KEYS[5]  crier:heads         ZSET: channel -> seq of its stream's oldest entry
 -- KEYS[6]  crier:empty         ZSET: channel -> ms when its stream was emptied
--- KEYS[7]  crier:trimmed       newest seq of any stream deleted once empty
+-- KEYS[7]  crier:gone          ZSET: channel -> last seq of its deleted stream
+-- KEYS[8]  crier:trimmed       the newest seq of the records crier:gone let go
 -- ARGV[1]  channel name
 -- ARGV[2]  event name ("" for none)
 -- ARGV[3]  "t" (text) or "b" (binary)
@@ -34,16 +35,20 @@
 -- load.lua where its losses end.
 --
 -- A stream emptied by a bound is kept (that marker is all that is left of
--- it) for the TTL (a day with no TTL) and then deleted here, raising
--- crier:trimmed to its last id: load.lua reports a gap to a resume from
--- before it on a channel with no stream. Nothing expires behind the
--- script's back, so crier:bytes stays the sum of the 'd' fields.
+-- it) for the TTL (a day with no TTL) and then deleted here, its last id
+-- recorded in crier:gone, which load.lua reads for a channel whose stream
+-- was deleted (and maybe created again since). crier:gone keeps the
+-- GONE_MAX newest records; an older one raises crier:trimmed, which
+-- load.lua applies to every channel: a resume from before it always gets
+-- a gap notice. Nothing expires behind the script's back, so crier:bytes
+-- stays the sum of the 'd' fields.
 --
 -- This script touches the streams of other channels than the publishing
 -- one (keys it builds itself): fine on a standalone Redis, which is all
 -- the engine supports (not Redis Cluster).
 local TRIM_MAX = 32
 local EMPTY_KEEP_MS = 24 * 3600 * 1000
+local GONE_MAX = 100000 -- about 10 MB of records at most
 
 local epoch = redis.call('GET', KEYS[1])
 if not epoch then
@@ -52,7 +57,7 @@ if not epoch then
 	epoch = ARGV[8]
 	redis.call('SET', KEYS[1], epoch)
 	redis.call('SET', KEYS[2], 0)
-	redis.call('DEL', KEYS[4], KEYS[5], KEYS[6], KEYS[7])
+	redis.call('DEL', KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
 end
 local seq = redis.call('INCR', KEYS[2])
 local channel = ARGV[1]
@@ -143,7 +148,7 @@ for _ = 1, TRIM_MAX do
 	end
 end
 
--- Streams empty for long enough: deleted, their last id kept as a floor.
+-- Streams empty for long enough: deleted, their last id recorded.
 local keep = ttl > 0 and ttl or EMPTY_KEEP_MS
 local done = redis.call('ZRANGEBYSCORE', KEYS[6], '-inf', now - keep, 'LIMIT', 0, TRIM_MAX)
 for _, ch in ipairs(done) do
@@ -153,13 +158,16 @@ for _, ch in ipairs(done) do
 		local info = redis.call('XINFO', 'STREAM', key)
 		for i = 1, #info, 2 do
 			if info[i] == 'last-generated-id' then
-				local last = seq_of(info[i + 1])
-				if last > tonumber(redis.call('GET', KEYS[7]) or '0') then
-					redis.call('SET', KEYS[7], last)
-				end
+				redis.call('ZADD', KEYS[7], 'GT', seq_of(info[i + 1]), ch)
 			end
 		end
 		redis.call('DEL', key)
+		if redis.call('ZCARD', KEYS[7]) > GONE_MAX then
+			local old = redis.call('ZPOPMIN', KEYS[7])
+			if tonumber(old[2]) > tonumber(redis.call('GET', KEYS[8]) or '0') then
+				redis.call('SET', KEYS[8], old[2])
+			end
+		end
 	end
 	redis.call('ZREM', KEYS[6], ch)
 end
