@@ -337,6 +337,36 @@ test('byte bound follows SIGHUP: a smaller history-max-bytes trims Redis on the 
 	assert.equal(await countedBytes(redis), 2000);
 });
 
+test('SIGHUP lowering history-size: Redis trims at most 32 entries a publish, and a load meanwhile tells a resume what it leaves out', T, async (t) => {
+	const redis = await startRedis(t);
+	const a = await startServer(t, { args: ['--engine', 'redis', '--redis-url', redis.url], config: 'history-size = 100\n' });
+	await healthy(a);
+	const ids = [];
+	for (let i = 0; i < 60; i++) ids.push(await publishOk(a, 'shrink', `s${i}`));
+	const from = a.mark();
+	a.writeConfig('history-size = 3\n');
+	a.signal('SIGHUP');
+	await a.waitForLog(/msg="?config reloaded/, 5000, { from });
+	ids.push(await publishOk(a, 'shrink', 's60'));
+	assert.equal(await redis.cli('XLEN', 'crier:h:shrink'), String(61 - 32));
+	assert.equal(await countedBytes(redis), (61 - 32) * 3);
+	// A node with the same bound loads the newest 3: a resume from before them is told.
+	const b = await node(t, redis, ['--history-size', '3']);
+	await healthy(b);
+	const sub = await SseSub.open(b, '/sub/shrink', { headers: [`Last-Event-ID: ${ids[50]}`] });
+	await waitEv(sub, 4, b);
+	const evs = events(sub);
+	assert.equal(gapOf(evs[0]).to, ids[58]);
+	assert.deepEqual(
+		evs.slice(1).map((e) => e.id),
+		ids.slice(58)
+	);
+	// The next publish takes the rest down to the bound.
+	await publishOk(a, 'shrink', 's61');
+	assert.equal(await redis.cli('XLEN', 'crier:h:shrink'), '3');
+	assert.equal(await countedBytes(redis), 9);
+});
+
 test('a stream written before the byte bound (no count, a PEXPIRE) is adopted on its next publish: counted, persistent', T, async (t) => {
 	const redis = await startRedis(t);
 	const a = await node(t, redis);

@@ -73,10 +73,17 @@ if redis.call('EXISTS', KEYS[3]) == 1 then
 	local count = tonumber(ARGV[2])
 	local from = after > 0 and ('(' .. after .. '-0') or '-'
 	if count > 0 then
-		-- XREVRANGE gives the newest first (so COUNT keeps the newest).
-		entries = redis.call('XREVRANGE', KEYS[3], '+', from, 'COUNT', count)
+		-- XREVRANGE gives the newest first (so COUNT keeps the newest). One
+		-- more than wanted says whether older ones are left out (a stream
+		-- still above a lowered --history-size): they count as evicted.
+		entries = redis.call('XREVRANGE', KEYS[3], '+', from, 'COUNT', count + 1)
 	end
 	local n = #entries
+	if n > count then
+		evicted = math.max(evicted, seq_of(entries[n][1]))
+		entries[n] = nil
+		n = n - 1
+	end
 	if ttl > 0 then
 		-- Expired but not trimmed yet: the oldest ones, at the end.
 		while n > 0 and now - time_of(entries[n]) > ttl do
