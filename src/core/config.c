@@ -700,7 +700,8 @@ static const struct opt opts[] = {
                 .flags = OPT_LIVE,
                 .help = "Payload bytes kept in history across all channels; beyond it the oldest "
                         "messages go first (counted, and logged). 64MiB bounds memory by default "
-                        "whatever the number of channels.",
+                        "whatever the number of channels. With --engine redis it bounds the "
+                        "streams in Redis too.",
         },
         {
                 .name = "max-channels",

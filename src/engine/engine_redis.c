@@ -48,10 +48,10 @@
 #define ER_TAG_LEN        9    /* "@" and 8 hex digits: a node's own name in Redis */
 #define ER_WIRE_MAX       (NAME_CHANNEL_MAX + ER_TAG_LEN)
 #define ER_KEY_MAX        (8 + ER_WIRE_MAX)
-/* Bounds of a reserved channel's stream ($sys.stats, one per node life):
- * a dashboard needs the last minute, and a dead node's must not linger. */
+/* Entries a reserved channel's stream keeps ($sys.stats, one stream per
+ * node life): a dashboard needs the last minute. Age and bytes are
+ * node-wide bounds in publish.lua, so they stay the configured ones. */
 #define ER_SYS_HISTORY 60
-#define ER_SYS_TTL_MS  60000
 /* Live messages a loading channel may hold: --history-size, at least this
  * many. Past it (or past ER_PENDING_BYTES across every loading channel)
  * the channel drops what it holds and reads on from its stream instead. */
@@ -138,6 +138,7 @@ struct engine_redis {
 	struct redis_url url;
 	_Atomic uint32_t history_size;
 	_Atomic uint64_t history_ttl_ms;
+	_Atomic uint64_t history_max_bytes;
 	_Atomic uint64_t timeout_ms;
 	char sha_publish[41], sha_load[41];
 	char node_tag[ER_TAG_LEN + 1]; /* "@<8 hex>", random per start */
@@ -502,25 +503,30 @@ static void er_on_published(void *data, void *reply, void *priv)
 static int er_pub_send(struct er_pub *p)
 {
 	struct engine_redis *er = p->c->er;
-	char wire[ER_WIRE_MAX + 1], k3[ER_KEY_MAX + 1], maxlen[16], ttl[24], now[24];
+	char wire[ER_WIRE_MAX + 1], k3[ER_KEY_MAX + 1], maxlen[16], ttl[24], now[24], maxbytes[24];
 	int wn = er_wire_name(er, p->name, p->name_len, wire);
 	int k3n = snprintf(k3, sizeof(k3), "crier:h:%s", wire);
 	uint32_t size = atomic_load(&er->history_size);
-	uint64_t ttl_ms = atomic_load(&er->history_ttl_ms);
-	if (name_reserved(p->name, p->name_len)) {
-		size = size < ER_SYS_HISTORY ? size : ER_SYS_HISTORY;
-		ttl_ms = ttl_ms && ttl_ms < ER_SYS_TTL_MS ? ttl_ms : ER_SYS_TTL_MS;
-	}
+	if (name_reserved(p->name, p->name_len) && size > ER_SYS_HISTORY)
+		size = ER_SYS_HISTORY; /* its own stream only: age and bytes are node-wide */
 	int mn = snprintf(maxlen, sizeof(maxlen), "%u", size);
-	int tn = snprintf(ttl, sizeof(ttl), "%" PRIu64, ttl_ms);
+	int tn = snprintf(ttl, sizeof(ttl), "%" PRIu64, atomic_load(&er->history_ttl_ms));
 	int nn = snprintf(now, sizeof(now), "%" PRId64, clock_wall_ms());
-	const char *argv[14] = {
+	int bn = snprintf(maxbytes, sizeof(maxbytes), "%" PRIu64,
+	                  atomic_load(&er->history_max_bytes));
+	/* KEYS and ARGV as listed at the top of publish.lua. */
+	const char *argv[20] = {
 	        p->retried ? "EVAL" : "EVALSHA",
 	        p->retried ? redis_script_publish : er->sha_publish,
-	        "3",
+	        "8",
 	        "crier:epoch",
 	        "crier:seq",
 	        k3,
+	        "crier:bytes",
+	        "crier:heads",
+	        "crier:empty",
+	        "crier:gone",
+	        "crier:trimmed",
 	        wire,
 	        p->m->event ? p->m->event : "",
 	        p->m->binary ? "b" : "t",
@@ -529,14 +535,20 @@ static int er_pub_send(struct er_pub *p)
 	        ttl,
 	        now,
 	        p->c->epoch_candidate,
+	        maxbytes,
 	};
-	size_t lens[14] = {
+	size_t lens[20] = {
 	        strlen(argv[0]),
 	        p->retried ? redis_script_publish_len : 40,
 	        1,
 	        11,
 	        9,
 	        (size_t)k3n,
+	        11,
+	        11,
+	        11,
+	        10,
+	        13,
 	        (size_t)wn,
 	        p->m->event_len,
 	        1,
@@ -545,8 +557,9 @@ static int er_pub_send(struct er_pub *p)
 	        (size_t)tn,
 	        (size_t)nn,
 	        8,
+	        (size_t)bn,
 	};
-	return er_send(p->c, er_on_published, p, 14, argv, lens);
+	return er_send(p->c, er_on_published, p, 20, argv, lens);
 }
 
 struct engine_redis_req *engine_redis_publish(struct engine_redis *er, struct worker *w,
@@ -1147,18 +1160,28 @@ static void er_load(struct engine_redis *er, struct er_chan *ch, bool sync_only)
 		*t = (struct er_ticket){
 		        .er = er, .gen = ch->gen, .sync_only = sync_only, .name_len = ch->name_len};
 		memcpy(t->name, ch->name, ch->name_len);
-		char wire[ER_WIRE_MAX + 1], key[ER_KEY_MAX + 1], after[24], count[16];
+		char wire[ER_WIRE_MAX + 1], key[ER_KEY_MAX + 1], after[24], count[16], ttl[24],
+		        now[24];
 		er_wire_name(er, ch->name, ch->name_len, wire);
 		int kn = snprintf(key, sizeof(key), "crier:h:%s", wire);
 		int an = snprintf(after, sizeof(after), "%" PRIu64,
 		                  ch->loaded_once ? ch->last_seq : 0);
 		uint32_t size = sync_only ? 0 : atomic_load(&er->history_size);
 		int cn = snprintf(count, sizeof(count), "%u", size);
-		const char *argv[9] = {"EVALSHA",     er->sha_load, "3",
-		                       "crier:epoch", "crier:seq",  key,
-		                       after,         count,        c->epoch_candidate};
-		size_t lens[9] = {7, 40, 1, 11, 9, (size_t)kn, (size_t)an, (size_t)cn, 8};
-		if (er_send(c, er_on_loaded, t, 9, argv, lens) == 0)
+		int tn = snprintf(ttl, sizeof(ttl), "%" PRIu64, atomic_load(&er->history_ttl_ms));
+		int nn = snprintf(now, sizeof(now), "%" PRId64, clock_wall_ms());
+		/* KEYS and ARGV as listed at the top of load.lua. */
+		const char *argv[16] = {"EVALSHA",     er->sha_load,
+		                        "8",           "crier:epoch",
+		                        "crier:seq",   key,
+		                        "crier:gone",  "crier:trimmed",
+		                        "crier:bytes", "crier:heads",
+		                        "crier:empty", after,
+		                        count,         c->epoch_candidate,
+		                        ttl,           now};
+		size_t lens[16] = {7,  40, 1,          11,         9, (size_t)kn, 10,        13, 11,
+		                   11, 11, (size_t)an, (size_t)cn, 8, (size_t)tn, (size_t)nn};
+		if (er_send(c, er_on_loaded, t, 16, argv, lens) == 0)
 			return;
 	}
 	free(t);
@@ -1414,6 +1437,7 @@ void engine_redis_set_config(struct engine_redis *er, const struct config *cfg)
 {
 	atomic_store(&er->history_size, cfg->history_size);
 	atomic_store(&er->history_ttl_ms, cfg->history_ttl_ms);
+	atomic_store(&er->history_max_bytes, cfg->history_max_bytes);
 	atomic_store(&er->timeout_ms, cfg->redis_timeout_ms);
 }
 

@@ -2,8 +2,9 @@
 // loopback port and two or three crier nodes: one id sequence across
 // nodes, delivery on every node in id order (SSE and WebSocket), a Lua
 // script error, resume on another node with no loss and no duplicate,
-// history bounds kept in Redis, Redis killed and replaced mid-run, and a
-// FLUSHALL (new epoch, gap notice).
+// history bounds kept in Redis (count, bytes across streams, age; the
+// byte count checked against the streams), Redis killed and replaced
+// mid-run, and a FLUSHALL (new epoch, gap notice, byte count reset).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -223,6 +224,8 @@ test('history bounds live in Redis: the stream keeps --history-size entries; a r
 	const ids = [];
 	for (let i = 0; i < 20; i++) ids.push(await publishOk(a, 'bounded', `b${i}`));
 	assert.equal(await redis.cli('XLEN', 'crier:h:bounded'), '5');
+	assert.equal(await countedBytes(redis), 5 * 3, 'the count bound keeps the byte count');
+	assert.equal(await redis.cli('ZSCORE', 'crier:heads', 'bounded'), String(parseId(ids[15]).seq));
 	// B never had the channel: it loads it from the stream on this subscribe.
 	const sub = await SseSub.open(b, '/sub/bounded', { headers: [`Last-Event-ID: ${ids[2]}`] });
 	await sub.waitEvents(6, 10000);
@@ -244,17 +247,195 @@ test('history bounds live in Redis: the stream keeps --history-size entries; a r
 	);
 });
 
-test('age bound: entries older than --history-ttl leave the stream', T, async (t) => {
+/** Payload bytes actually held in every crier:h:* stream, summed in Redis. */
+const SUM_LUA = `local s = 0
+for _, k in ipairs(redis.call('KEYS', 'crier:h:*')) do
+	for _, e in ipairs(redis.call('XRANGE', k, '-', '+')) do
+		for i = 1, #e[2], 2 do if e[2][i] == 'd' then s = s + #e[2][i + 1] end end
+	end
+end
+return s`;
+
+async function heldBytes(redis) {
+	return Number(await redis.cli('EVAL', SUM_LUA, '0'));
+}
+
+/** crier:bytes, and its agreement with what the streams hold. */
+async function countedBytes(redis) {
+	const counted = Number((await redis.cli('GET', 'crier:bytes')) || '0');
+	assert.equal(counted, await heldBytes(redis), 'crier:bytes is the sum of the payloads held');
+	return counted;
+}
+
+test('byte bound in Redis: --history-max-bytes across all streams, the oldest node-wide leave first; resume before them is told, after them replays exactly', T, async (t) => {
 	const redis = await startRedis(t);
-	const a = await node(t, redis, ['--history-ttl', '1s']);
+	const args = ['--history-max-bytes', '4KiB'];
+	const [a, b] = await Promise.all([node(t, redis, args), node(t, redis, args)]);
+	await Promise.all([healthy(a), healthy(b)]);
+	const kib = 'k'.repeat(1024);
+	// seq order: y1 y1 y1 y2 y2 y2 y3 y3, from both nodes; 8 KiB for a 4 KiB bound.
+	const plan = ['y1', 'y1', 'y1', 'y2', 'y2', 'y2', 'y3', 'y3'];
+	const ids = [];
+	for (const [i, ch] of plan.entries()) {
+		ids.push(await publishOk(i % 2 ? b : a, ch, `${i}:${kib}`.slice(0, 1024)));
+		assert.ok((await countedBytes(redis)) <= 4096, `after publish ${i}`);
+	}
+	// The four newest are held: y2's last two and y3's; y1 went first, whole.
+	assert.equal(await countedBytes(redis), 4096);
+	assert.equal(await redis.cli('XLEN', 'crier:h:y1'), '0');
+	assert.equal(await redis.cli('XLEN', 'crier:h:y2'), '2');
+	assert.equal(await redis.cli('XLEN', 'crier:h:y3'), '2');
+	assert.equal(await redis.cli('ZRANGE', 'crier:heads', '0', '-1'), 'y2\ny3');
+	// A third node never had these channels: it loads them on the resume.
+	const c = await node(t, redis, args);
+	await healthy(c);
+	const before = await SseSub.open(c, '/sub/y1,y2', { headers: [`Last-Event-ID: ${ids[1]}`] });
+	await waitEv(before, 3, c);
+	const evs = events(before);
+	const g = gapOf(evs[0]);
+	assert.equal(g.reason, 'expired');
+	assert.equal(g.from, ids[1]);
+	assert.equal(g.to, ids[4]);
+	assert.deepEqual(
+		evs.slice(1).map((e) => e.id),
+		ids.slice(4, 6)
+	);
+	// The emptied stream alone still tells a resume from before its end.
+	const y1 = await SseSub.open(b, '/sub/y1', { headers: [`Last-Event-ID: ${ids[0]}`] });
+	await waitEv(y1, 1, b);
+	assert.equal(gapOf(events(y1)[0]).reason, 'expired');
+	// From inside what is held: exact, no notice.
+	const exact = await SseSub.open(b, '/sub/y2,y3', { headers: [`Last-Event-ID: ${ids[4]}`] });
+	await waitEv(exact, 3, b);
+	await sleep(200);
+	assert.deepEqual(
+		events(exact).map((e) => e.id),
+		ids.slice(5)
+	);
+	// B holds y2 and y3 now: a resume there only syncs the sequence (a load
+	// of no entries), which must not fail in the script.
+	const synced = await SseSub.open(b, '/sub/y2,y3', { headers: [`Last-Event-ID: ${ids[5]}`] });
+	await waitEv(synced, 2, b);
+	assert.deepEqual(
+		events(synced).map((e) => e.id),
+		ids.slice(6)
+	);
+	assert.ok(!b.logs.some((l) => /history from redis failed/.test(l)), b.tail(10));
+});
+
+test('byte bound follows SIGHUP: a smaller history-max-bytes trims Redis on the next publish', T, async (t) => {
+	const redis = await startRedis(t);
+	const a = await startServer(t, { args: ['--engine', 'redis', '--redis-url', redis.url], config: 'history-max-bytes = 64KiB\n' });
 	await healthy(a);
-	for (let i = 0; i < 5; i++) await publishOk(a, 'aging', `x${i}`);
-	assert.equal(await redis.cli('XLEN', 'crier:h:aging'), '5');
-	const pttl = Number(await redis.cli('PTTL', 'crier:h:aging'));
-	assert.ok(pttl > 0 && pttl <= 1000, `an idle stream expires whole: PTTL ${pttl}`);
+	for (let i = 0; i < 10; i++) await publishOk(a, `hup${i % 3}`, 'h'.repeat(1000));
+	assert.equal(await countedBytes(redis), 10000);
+	const from = a.mark();
+	a.writeConfig('history-max-bytes = 2500\n');
+	a.signal('SIGHUP');
+	await a.waitForLog(/msg="?config reloaded/, 5000, { from });
+	await publishOk(a, 'hup0', 'h'.repeat(1000));
+	assert.equal(await countedBytes(redis), 2000);
+});
+
+test('SIGHUP lowering history-size: Redis trims at most 32 entries a publish, and a load meanwhile tells a resume what it leaves out', T, async (t) => {
+	const redis = await startRedis(t);
+	const a = await startServer(t, { args: ['--engine', 'redis', '--redis-url', redis.url], config: 'history-size = 100\n' });
+	await healthy(a);
+	const ids = [];
+	for (let i = 0; i < 60; i++) ids.push(await publishOk(a, 'shrink', `s${i}`));
+	const from = a.mark();
+	a.writeConfig('history-size = 3\n');
+	a.signal('SIGHUP');
+	await a.waitForLog(/msg="?config reloaded/, 5000, { from });
+	ids.push(await publishOk(a, 'shrink', 's60'));
+	assert.equal(await redis.cli('XLEN', 'crier:h:shrink'), String(61 - 32));
+	assert.equal(await countedBytes(redis), (61 - 32) * 3);
+	// A node with the same bound loads the newest 3: a resume from before them is told.
+	const b = await node(t, redis, ['--history-size', '3']);
+	await healthy(b);
+	const sub = await SseSub.open(b, '/sub/shrink', { headers: [`Last-Event-ID: ${ids[50]}`] });
+	await waitEv(sub, 4, b);
+	const evs = events(sub);
+	assert.equal(gapOf(evs[0]).to, ids[58]);
+	assert.deepEqual(
+		evs.slice(1).map((e) => e.id),
+		ids.slice(58)
+	);
+	// The next publish takes the rest down to the bound.
+	await publishOk(a, 'shrink', 's61');
+	assert.equal(await redis.cli('XLEN', 'crier:h:shrink'), '3');
+	assert.equal(await countedBytes(redis), 9);
+});
+
+test('a stream written before the byte bound (no count, a PEXPIRE) is adopted on its next publish: counted, persistent', T, async (t) => {
+	const redis = await startRedis(t);
+	const a = await node(t, redis);
+	await healthy(a);
+	await publishOk(a, 'other', 'x'); // seq 1, and the epoch
+	const seq = await redis.cli('INCR', 'crier:seq');
+	await redis.cli('XADD', 'crier:h:legacy', `${seq}-0`, 'e', '', 'f', 't', 'd', 'old', 't', String(Date.now()));
+	await redis.cli('PEXPIRE', 'crier:h:legacy', '60000');
+	await publishOk(a, 'legacy', 'new');
+	assert.equal(await redis.cli('PTTL', 'crier:h:legacy'), '-1');
+	assert.equal(await redis.cli('ZSCORE', 'crier:heads', 'legacy'), seq);
+	assert.equal(await countedBytes(redis), 'x'.length + 'old'.length + 'new'.length);
+});
+
+test('age bound in Redis: an idle channel is trimmed by publishes elsewhere; an expired entry not trimmed yet is not replayed', T, async (t) => {
+	const redis = await startRedis(t);
+	const args = ['--history-ttl', '1s'];
+	const [a, b] = await Promise.all([node(t, redis, args), node(t, redis, args)]);
+	await Promise.all([healthy(a), healthy(b)]);
+	const idle = [];
+	for (let i = 0; i < 3; i++) idle.push(await publishOk(a, 'idle', `i${i}`));
+	assert.equal(await redis.cli('XLEN', 'crier:h:idle'), '3');
+	assert.equal(await redis.cli('PTTL', 'crier:h:idle'), '-1', 'a stream with entries has no TTL: its bytes are counted');
 	await sleep(1200);
-	await publishOk(a, 'aging', 'fresh');
-	assert.equal(await redis.cli('XLEN', 'crier:h:aging'), '1');
+	// Nobody published since: the entries are still there, but not served.
+	assert.equal(await redis.cli('XLEN', 'crier:h:idle'), '3');
+	const stale = await SseSub.open(b, '/sub/idle', { headers: [`Last-Event-ID: ${idle[0]}`] });
+	await waitEv(stale, 1, b);
+	await sleep(200);
+	const sevs = events(stale);
+	assert.equal(sevs.length, 1, JSON.stringify(sevs));
+	const g = gapOf(sevs[0]);
+	assert.equal(g.reason, 'expired');
+	assert.equal(g.to, null);
+	stale.close();
+	// A publish on another channel trims the idle one (from the node-wide head).
+	await publishOk(a, 'busy', 'b0');
+	assert.equal(await redis.cli('XLEN', 'crier:h:idle'), '0');
+	assert.equal(await countedBytes(redis), 2);
+	assert.match(await redis.cli('ZSCORE', 'crier:empty', 'idle'), /^\d+$/);
+	// Kept empty for the TTL (its "evicted" marker), then deleted; its last
+	// id is recorded, so a resume from before it is still told, on a node
+	// that never had the channel, before and after the stream comes back.
+	await sleep(1200);
+	const b1 = await publishOk(a, 'busy', 'b1');
+	assert.equal(await redis.cli('EXISTS', 'crier:h:idle'), '0');
+	assert.equal(await redis.cli('ZSCORE', 'crier:gone', 'idle'), String(parseId(idle[2]).seq));
+	assert.equal(await redis.cli('XLEN', 'crier:h:busy'), '1', 'b0 aged out too');
+	const c = await node(t, redis, args);
+	await healthy(c);
+	const lost = await SseSub.open(c, '/sub/idle', { headers: [`Last-Event-ID: ${idle[1]}`] });
+	await waitEv(lost, 1, c);
+	assert.equal(gapOf(events(lost)[0]).reason, 'expired');
+	lost.close();
+	const back = await publishOk(a, 'idle', 'back');
+	const d = await node(t, redis, args);
+	await healthy(d);
+	const again = await SseSub.open(d, '/sub/idle', { headers: [`Last-Event-ID: ${idle[1]}`] });
+	await waitEv(again, 2, d);
+	const ag = gapOf(events(again)[0]);
+	assert.equal(ag.from, idle[1]);
+	assert.equal(ag.to, back);
+	assert.equal(events(again)[1].id, back);
+	// A channel that never had a stream costs a resume nothing.
+	const quiet = await SseSub.open(d, '/sub/busy,never', { headers: [`Last-Event-ID: ${b1}`] });
+	const b2 = await publishOk(a, 'busy', 'b2');
+	await waitEv(quiet, 1, d);
+	await sleep(200);
+	assert.deepEqual(events(quiet), [{ id: b2, event: undefined, data: 'b2' }]);
 });
 
 test('Redis killed and replaced mid-run: publishes fail fast with 503, /healthz degraded, recovery by itself, subscribers told of the gap', T, async (t) => {
@@ -316,6 +497,9 @@ test('FLUSHALL: the next publish starts a new epoch and live subscribers get a g
 	assert.equal(g.from, old);
 	assert.equal(g.to, fresh);
 	assert.equal(evs[2].id, fresh);
+	// The byte count and the heads started over with the epoch.
+	assert.equal(await countedBytes(redis), 'fresh'.length);
+	assert.equal(await redis.cli('ZRANGE', 'crier:heads', '0', '-1'), 'flush');
 	// A resume with an id of the old life is told too.
 	const late = await SseSub.open(a, '/sub/flush', { headers: [`Last-Event-ID: ${old}`] });
 	await late.waitEvents(2, 10000);
