@@ -515,10 +515,10 @@ static int er_pub_send(struct er_pub *p)
 	int bn = snprintf(maxbytes, sizeof(maxbytes), "%" PRIu64,
 	                  atomic_load(&er->history_max_bytes));
 	/* KEYS and ARGV as listed at the top of publish.lua. */
-	const char *argv[20] = {
+	const char *argv[21] = {
 	        p->retried ? "EVAL" : "EVALSHA",
 	        p->retried ? redis_script_publish : er->sha_publish,
-	        "8",
+	        "9",
 	        "crier:epoch",
 	        "crier:seq",
 	        k3,
@@ -527,6 +527,7 @@ static int er_pub_send(struct er_pub *p)
 	        "crier:empty",
 	        "crier:gone",
 	        "crier:trimmed",
+	        "crier:base",
 	        wire,
 	        p->m->event ? p->m->event : "",
 	        p->m->binary ? "b" : "t",
@@ -537,7 +538,7 @@ static int er_pub_send(struct er_pub *p)
 	        p->c->epoch_candidate,
 	        maxbytes,
 	};
-	size_t lens[20] = {
+	size_t lens[21] = {
 	        strlen(argv[0]),
 	        p->retried ? redis_script_publish_len : 40,
 	        1,
@@ -549,6 +550,7 @@ static int er_pub_send(struct er_pub *p)
 	        11,
 	        10,
 	        13,
+	        10,
 	        (size_t)wn,
 	        p->m->event_len,
 	        1,
@@ -559,7 +561,7 @@ static int er_pub_send(struct er_pub *p)
 	        8,
 	        (size_t)bn,
 	};
-	return er_send(p->c, er_on_published, p, 20, argv, lens);
+	return er_send(p->c, er_on_published, p, 21, argv, lens);
 }
 
 struct engine_redis_req *engine_redis_publish(struct engine_redis *er, struct worker *w,
@@ -1171,17 +1173,27 @@ static void er_load(struct engine_redis *er, struct er_chan *ch, bool sync_only)
 		int tn = snprintf(ttl, sizeof(ttl), "%" PRIu64, atomic_load(&er->history_ttl_ms));
 		int nn = snprintf(now, sizeof(now), "%" PRId64, clock_wall_ms());
 		/* KEYS and ARGV as listed at the top of load.lua. */
-		const char *argv[16] = {"EVALSHA",     er->sha_load,
-		                        "8",           "crier:epoch",
-		                        "crier:seq",   key,
-		                        "crier:gone",  "crier:trimmed",
-		                        "crier:bytes", "crier:heads",
-		                        "crier:empty", after,
-		                        count,         c->epoch_candidate,
-		                        ttl,           now};
-		size_t lens[16] = {7,  40, 1,          11,         9, (size_t)kn, 10,        13, 11,
-		                   11, 11, (size_t)an, (size_t)cn, 8, (size_t)tn, (size_t)nn};
-		if (er_send(c, er_on_loaded, t, 16, argv, lens) == 0)
+		const char *argv[17] = {"EVALSHA",
+		                        er->sha_load,
+		                        "9",
+		                        "crier:epoch",
+		                        "crier:seq",
+		                        key,
+		                        "crier:gone",
+		                        "crier:trimmed",
+		                        "crier:bytes",
+		                        "crier:heads",
+		                        "crier:empty",
+		                        "crier:base",
+		                        after,
+		                        count,
+		                        c->epoch_candidate,
+		                        ttl,
+		                        now};
+		size_t lens[17] = {7,          40,         1,  11,         9,         (size_t)kn,
+		                   10,         13,         11, 11,         11,        10,
+		                   (size_t)an, (size_t)cn, 8,  (size_t)tn, (size_t)nn};
+		if (er_send(c, er_on_loaded, t, 17, argv, lens) == 0)
 			return;
 	}
 	free(t);

@@ -508,6 +508,49 @@ test('FLUSHALL: the next publish starts a new epoch and live subscribers get a g
 	assert.equal(events(late)[1].id, fresh);
 });
 
+test('crier:seq or crier:epoch lost alone (deleted, evicted): a new epoch with a gap notice, and a stream holding ids of the lost sequence is started again instead of failing every publish', T, async (t) => {
+	const redis = await startRedis(t);
+	const [a, b] = await Promise.all([node(t, redis), node(t, redis)]);
+	await Promise.all([healthy(a), healthy(b)]);
+	const sub = await SseSub.open(b, '/sub/partial');
+	const old = [];
+	for (let i = 0; i < 3; i++) old.push(await publishOk(a, 'partial', `old${i}`));
+	await waitEv(sub, 3, b);
+
+	// The sequence alone: it restarts below what the stream holds.
+	await redis.cli('DEL', 'crier:seq');
+	const fresh = await publishOk(a, 'partial', 'fresh');
+	assert.notEqual(parseId(fresh).epoch, parseId(old[0]).epoch);
+	assert.equal(parseId(fresh).seq, 1n);
+	assert.equal(await redis.cli('XLEN', 'crier:h:partial'), '1', 'the stale entries went');
+	assert.equal(await countedBytes(redis), 'fresh'.length);
+	await sub.waitEvents(5, 10000);
+	const evs = events(sub);
+	assert.equal(gapOf(evs[3]).reason, 'epoch');
+	assert.equal(evs[4].id, fresh);
+
+	// The epoch alone: a new one, and the sequence goes on.
+	await redis.cli('DEL', 'crier:epoch');
+	const next = await publishOk(a, 'partial', 'next');
+	assert.notEqual(parseId(next).epoch, parseId(fresh).epoch);
+	assert.equal(parseId(next).seq, 2n);
+	await sub.waitEvents(7, 10000);
+	assert.equal(gapOf(events(sub)[5]).reason, 'epoch');
+	assert.equal(events(sub)[6].id, next);
+	// A node loading the channel afresh sees only this life's entries.
+	const c = await node(t, redis);
+	await healthy(c);
+	const late = await SseSub.open(c, '/sub/partial', { headers: [`Last-Event-ID: ${fresh}`] });
+	await late.waitEvents(2, 10000);
+	assert.equal(gapOf(events(late)[0]).reason, 'epoch');
+	assert.deepEqual(
+		events(late)
+			.slice(1)
+			.map((e) => e.id),
+		[next]
+	);
+});
+
 test('Redis that stops answering (SIGSTOP): publishes answer 503 after --redis-timeout, not later; fine again after SIGCONT', T, async (t) => {
 	const redis = await startRedis(t);
 	const a = await node(t, redis, ['--redis-timeout', '300ms']);

@@ -22,6 +22,7 @@
 -- KEYS[6]  crier:bytes         } publish.lua's bookkeeping, dropped with
 -- KEYS[7]  crier:heads         } the epoch when Redis lost it
 -- KEYS[8]  crier:empty         }
+-- KEYS[9]  crier:base          the seq the epoch began after (publish.lua)
 -- ARGV[1]  position: entries with a seq above it are returned (0: all)
 -- ARGV[2]  at most this many entries (the newest ones; 0: none)
 -- ARGV[3]  a fresh random epoch, used only when KEYS[1] is missing
@@ -31,12 +32,18 @@
 -- Returns {epoch, seq, evicted seq, entries}, entries as XRANGE gives them
 -- (oldest first): {"<seq>-0", {"e", event, "f", t|b, "d", payload, "t", ms}}.
 local epoch = redis.call('GET', KEYS[1])
-if not epoch then
+local last_seq = redis.call('GET', KEYS[2])
+if not epoch or not last_seq then
+	-- History lost (as in publish.lua, which this mirrors).
 	epoch = ARGV[3]
 	redis.call('SET', KEYS[1], epoch)
-	redis.call('SET', KEYS[2], 0)
+	if not last_seq then redis.call('SET', KEYS[2], 0) end
+	redis.call('SET', KEYS[9], last_seq or 0)
 	redis.call('DEL', KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
 end
+-- Entries at or below it are an older epoch's (the epoch key was lost
+-- while the sequence and the streams survived): never served as this one's.
+local base = tonumber(redis.call('GET', KEYS[9]) or '0')
 local seq = tonumber(redis.call('GET', KEYS[2]) or '0')
 local ttl = tonumber(ARGV[4])
 local now = tonumber(ARGV[5])
@@ -66,13 +73,17 @@ if redis.call('EXISTS', KEYS[3]) == 1 then
 		if info[i] == 'first-entry' and info[i + 1] then first = info[i + 1][1] end
 		if info[i] == 'last-generated-id' then last = info[i + 1] end
 	end
+	-- Ids of a lost life of the sequence (publish.lua drops the stream when
+	-- it next writes it): nothing here belongs to this epoch.
+	local stale = seq_of(last) > seq
+	if stale then len, added, first = 0, 0, nil end
 	if added > len then
 		evicted = math.max(evicted, first and seq_of(first) - 1 or seq_of(last))
 	end
-	local after = tonumber(ARGV[1])
+	local after = math.max(tonumber(ARGV[1]), base)
 	local count = tonumber(ARGV[2])
 	local from = after > 0 and ('(' .. after .. '-0') or '-'
-	if count > 0 then
+	if count > 0 and not stale then
 		-- XREVRANGE gives the newest first (so COUNT keeps the newest). One
 		-- more than wanted says whether older ones are left out (a stream
 		-- still above a lowered --history-size): they count as evicted.

@@ -11,6 +11,8 @@
 -- KEYS[6]  crier:empty         ZSET: channel -> ms when its stream was emptied
 -- KEYS[7]  crier:gone          ZSET: channel -> last seq of its deleted stream
 -- KEYS[8]  crier:trimmed       the newest seq of the records crier:gone let go
+-- KEYS[9]  crier:base          the seq the epoch began after: stream entries
+--                              at or below it belong to an older epoch
 -- ARGV[1]  channel name
 -- ARGV[2]  event name ("" for none)
 -- ARGV[3]  "t" (text) or "b" (binary)
@@ -51,12 +53,17 @@ local EMPTY_KEEP_MS = 24 * 3600 * 1000
 local GONE_MAX = 100000 -- about 10 MB of records at most
 
 local epoch = redis.call('GET', KEYS[1])
-if not epoch then
-	-- A flushed or replaced Redis: a new epoch, and the sequence restarts;
-	-- the bookkeeping of the old life goes with it.
+local last = redis.call('GET', KEYS[2])
+if not epoch or not last then
+	-- A flushed or replaced Redis, or one of these two keys deleted or
+	-- evicted: a new epoch, and the bookkeeping of the old life goes with
+	-- it. A sequence that survived goes on (ids stay above what streams
+	-- hold); a lost one restarts, and a stream holding ids of its old life
+	-- is dropped when next written (below).
 	epoch = ARGV[8]
 	redis.call('SET', KEYS[1], epoch)
-	redis.call('SET', KEYS[2], 0)
+	if not last then redis.call('SET', KEYS[2], 0) end
+	redis.call('SET', KEYS[9], last or 0)
 	redis.call('DEL', KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
 end
 local seq = redis.call('INCR', KEYS[2])
@@ -101,9 +108,29 @@ local function drop_head(ch, key, r)
 	end
 end
 
-if size > 0 then
-	redis.call('XADD', KEYS[3], seq .. '-0',
+local function append()
+	return redis.pcall('XADD', KEYS[3], seq .. '-0',
 		'e', ARGV[2], 'f', ARGV[3], 'd', ARGV[4], 't', ARGV[7])
+end
+
+if size > 0 then
+	local added = append()
+	if type(added) == 'table' and added.err then
+		if not string.find(added.err, 'equal or smaller', 1, true) then
+			return added -- not a stream, say: the publisher is told why
+		end
+		-- The stream holds ids of a lost life of the sequence: it goes,
+		-- with its bytes if they were counted, and starts again here.
+		if redis.call('ZSCORE', KEYS[5], channel) then
+			for _, e in ipairs(redis.call('XRANGE', KEYS[3], '-', '+')) do
+				redis.call('DECRBY', KEYS[4], #(field(e, 'd') or ''))
+			end
+			redis.call('ZREM', KEYS[5], channel)
+		end
+		redis.call('DEL', KEYS[3])
+		added = append()
+		if type(added) == 'table' and added.err then return added end
+	end
 	bytes = redis.call('INCRBY', KEYS[4], #ARGV[4])
 	if not redis.call('ZSCORE', KEYS[5], channel) then
 		-- A new or emptied stream, or one an older crier wrote (with a
