@@ -36,7 +36,9 @@ async function flood(server, ch, n) {
 	return ids;
 }
 
-test('a channel that loads while live messages pour in holds at most --history-size of them (256 at least), then reads on from the stream: gap notice, exact tail, live again', T, async (t) => {
+/** Redis, node A (the default user) and node B (ACL user nodeb, whose
+ * scripts the tests revoke), both with --history-size 100. */
+async function twoNodes(t) {
 	const redis = await startRedis(t);
 	await redis.cli('ACL', 'SETUSER', 'nodeb', 'on', '>secret', '~*', '&*', '+@all');
 	const a = await startServer(t, { args: ['--engine', 'redis', '--redis-url', redis.url, '--history-size', '100'] });
@@ -44,6 +46,11 @@ test('a channel that loads while live messages pour in holds at most --history-s
 		args: ['--engine', 'redis', '--redis-url', `redis://nodeb:secret@127.0.0.1:${redis.port}/0`, '--history-size', '100'],
 	});
 	await Promise.all([healthy(a), healthy(b)]);
+	return { redis, a, b };
+}
+
+test('a channel that loads while live messages pour in holds at most --history-size of them (256 at least), then reads on from the stream: gap notice, exact tail, live again', T, async (t) => {
+	const { redis, a, b } = await twoNodes(t);
 	const first = await publishOk(a, 'flood', 'before');
 
 	// B may subscribe but not run its scripts: the channel stays loading.
@@ -95,13 +102,7 @@ test('a channel that loads while live messages pour in holds at most --history-s
 });
 
 test('a refill after a lost subscription connection is bounded the same way: the flood while it loads is read from the stream, with a gap notice for what the stream lost', T, async (t) => {
-	const redis = await startRedis(t);
-	await redis.cli('ACL', 'SETUSER', 'nodeb', 'on', '>secret', '~*', '&*', '+@all');
-	const a = await startServer(t, { args: ['--engine', 'redis', '--redis-url', redis.url, '--history-size', '100'] });
-	const b = await startServer(t, {
-		args: ['--engine', 'redis', '--redis-url', `redis://nodeb:secret@127.0.0.1:${redis.port}/0`, '--history-size', '100'],
-	});
-	await Promise.all([healthy(a), healthy(b)]);
+	const { redis, a, b } = await twoNodes(t);
 	const sub = await SseSub.open(b, '/sub/refill');
 	await until(async () => (await redis.cli('PUBSUB', 'NUMSUB', 'crier:c:refill')).endsWith('1'), 10000, 'B subscribed in Redis');
 	const live = [];
