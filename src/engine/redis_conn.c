@@ -538,7 +538,7 @@ static int rc_tcp_socket(struct redis_conn *rc, char *why, size_t why_len)
 		}
 	}
 	if (fd < 0)
-		snprintf(why, why_len, "connect %s:%u: %s", url->host, (unsigned)url->port,
+		snprintf(why, why_len, "connect %.120s:%u: %s", url->host, (unsigned)url->port,
 		         strerror(last));
 	return fd;
 }
