@@ -32,7 +32,7 @@
 #
 # Environment (defaults in brackets):
 #   CRIER_BIN [build/crier, built with `make build` if missing]
-#   SUBS [4000]  MSGS [400]  SIZE [64]  PUBLISHERS [4]  WINDOW [8]
+#   SUBS [4000]  MSGS [2000]  SIZE [64]  PUBLISHERS [4]  WINDOW [8]
 #   WORKERS [1]  TIMEOUT [90]
 #   LAT_SUBS [100]  LAT_MSGS [2000]  LAT_RATE [1000]
 #   CRIER_PORT [18701]  NODE2_PORT [18702]  REDIS_PORT [18703]
@@ -44,7 +44,7 @@ set -Eeuo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 RESULTS_DIR=$ROOT/bench/results
 SUBS=${SUBS:-4000}
-MSGS=${MSGS:-400}
+MSGS=${MSGS:-2000}
 SIZE=${SIZE:-64}
 PUBLISHERS=${PUBLISHERS:-4}
 WINDOW=${WINDOW:-8}

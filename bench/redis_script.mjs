@@ -67,7 +67,7 @@ try {
 	for (let i = 0; i < CALLS; i++) {
 		const ch = `ch${rand()}`;
 		// Ten publishes per millisecond of message time.
-		const keys = ['crier:epoch', 'crier:seq', `crier:h:${ch}`, 'crier:bytes', 'crier:heads', 'crier:empty', 'crier:gone', 'crier:trimmed', 'crier:base'];
+		const keys = ['crier:epoch', 'crier:seq', `crier:h:${ch}`, 'crier:bytes', 'crier:heads', 'crier:empty', 'crier:gone', 'crier:trimmed', 'crier:base', 'crier:oldest'];
 		cmds.push(resp(['EVALSHA', sha, keys.length, ...keys, ch, '', 't', payload, HISTORY_SIZE, TTL_MS, now + Math.floor(i / 10), 'abcdef01', MAX_BYTES]));
 	}
 	const t0 = process.hrtime.bigint();

@@ -515,10 +515,10 @@ static int er_pub_send(struct er_pub *p)
 	int bn = snprintf(maxbytes, sizeof(maxbytes), "%" PRIu64,
 	                  atomic_load(&er->history_max_bytes));
 	/* KEYS and ARGV as listed at the top of publish.lua. */
-	const char *argv[21] = {
+	const char *argv[22] = {
 	        p->retried ? "EVAL" : "EVALSHA",
 	        p->retried ? redis_script_publish : er->sha_publish,
-	        "9",
+	        "10",
 	        "crier:epoch",
 	        "crier:seq",
 	        k3,
@@ -528,6 +528,7 @@ static int er_pub_send(struct er_pub *p)
 	        "crier:gone",
 	        "crier:trimmed",
 	        "crier:base",
+	        "crier:oldest",
 	        wire,
 	        p->m->event ? p->m->event : "",
 	        p->m->binary ? "b" : "t",
@@ -538,10 +539,10 @@ static int er_pub_send(struct er_pub *p)
 	        p->c->epoch_candidate,
 	        maxbytes,
 	};
-	size_t lens[21] = {
+	size_t lens[22] = {
 	        strlen(argv[0]),
 	        p->retried ? redis_script_publish_len : 40,
-	        1,
+	        2,
 	        11,
 	        9,
 	        (size_t)k3n,
@@ -551,6 +552,7 @@ static int er_pub_send(struct er_pub *p)
 	        10,
 	        13,
 	        10,
+	        12,
 	        (size_t)wn,
 	        p->m->event_len,
 	        1,
@@ -561,7 +563,7 @@ static int er_pub_send(struct er_pub *p)
 	        8,
 	        (size_t)bn,
 	};
-	return er_send(p->c, er_on_published, p, 21, argv, lens);
+	return er_send(p->c, er_on_published, p, 22, argv, lens);
 }
 
 struct engine_redis_req *engine_redis_publish(struct engine_redis *er, struct worker *w,
@@ -1017,6 +1019,14 @@ static void er_refill_check(struct engine_redis *er)
 				n += c->n_held + c->n_pending;
 		}
 	er->refill = false;
+	/* A channel that was ready has live subscribers: they must learn what
+	 * its stream lost before the refill's messages reach them. Told after,
+	 * a worker could already have handed them the newer messages, and the
+	 * loss would pass unseen (hub_unwait_channel compares with the cursor). */
+	for (uint32_t i = 0; i < er->n_buckets; i++)
+		for (struct er_chan *c = er->buckets[i]; c; c = c->next)
+			if (c->state == ER_LOADED && c->loaded_once && c->evicted)
+				hub_channel_ready(er->hub, c->name, c->name_len, c->evicted);
 	struct er_held *all = malloc((n ? n : 1) * sizeof(*all));
 	size_t k = 0;
 	for (uint32_t i = 0; all && i < er->n_buckets; i++)

@@ -13,6 +13,7 @@
 -- KEYS[8]  crier:trimmed       the newest seq of the records crier:gone let go
 -- KEYS[9]  crier:base          the seq the epoch began after: stream entries
 --                              at or below it belong to an older epoch
+-- KEYS[10] crier:oldest        a time (ms) at or before the oldest entry's
 -- ARGV[1]  channel name
 -- ARGV[2]  event name ("" for none)
 -- ARGV[3]  "t" (text) or "b" (binary)
@@ -140,6 +141,7 @@ if size > 0 then
 		local first = oldest(KEYS[3])[1]
 		redis.call('ZADD', KEYS[5], seq_of(first[1]), channel)
 		if seq_of(first[1]) ~= seq then
+			redis.call('DEL', KEYS[10]) -- its entries may be older than it says
 			local old = redis.call('XRANGE', KEYS[3], '-', '(' .. seq .. '-0')
 			for _, e in ipairs(old) do
 				bytes = redis.call('INCRBY', KEYS[4], #(field(e, 'd') or ''))
@@ -159,19 +161,32 @@ for _ = 1, TRIM_MAX do
 end
 
 -- Bytes and age: the oldest entries node-wide. With no age limit there is
--- nothing to look at while the bytes are within the bound.
+-- nothing to look at while the bytes are within the bound; nor while the
+-- time in KEYS[10] is within the TTL: entries leave only from the oldest
+-- end and new ones are newer, so it stays at or before the oldest entry's
+-- time, and nothing can have expired (this saves reading a stream on most
+-- publishes).
+local age_ok = ttl == 0
+if not age_ok and bytes <= max_bytes then
+	local t = tonumber(redis.call('GET', KEYS[10]) or '-1')
+	age_ok = t >= 0 and now - t <= ttl
+end
 for _ = 1, TRIM_MAX do
-	if ttl == 0 and bytes <= max_bytes then break end
+	if age_ok and bytes <= max_bytes then break end
 	local h = redis.call('ZRANGE', KEYS[5], 0, 0)
 	if #h == 0 then break end
 	local key = 'crier:h:' .. h[1]
 	local r = oldest(key)
 	if not r[1] then
 		redis.call('ZREM', KEYS[5], h[1]) -- deleted behind our back
-	elseif bytes > max_bytes or now - tonumber(field(r[1], 't') or '0') > ttl then
-		drop_head(h[1], key, r)
 	else
-		break
+		local t = tonumber(field(r[1], 't') or '0')
+		if bytes > max_bytes or (ttl > 0 and now - t > ttl) then
+			drop_head(h[1], key, r)
+		else
+			if ttl > 0 then redis.call('SET', KEYS[10], t) end
+			break
+		end
 	end
 end
 
