@@ -1022,7 +1022,9 @@ static void er_refill_check(struct engine_redis *er)
 	/* A channel that was ready has live subscribers: they must learn what
 	 * its stream lost before the refill's messages reach them. Told after,
 	 * a worker could already have handed them the newer messages, and the
-	 * loss would pass unseen (hub_unwait_channel compares with the cursor). */
+	 * loss would pass unseen (hub_unwait_channel compares with the cursor).
+	 * Told first, one may hear of it before the messages reach history: its
+	 * notice then says to: null, and the messages follow. */
 	for (uint32_t i = 0; i < er->n_buckets; i++)
 		for (struct er_chan *c = er->buckets[i]; c; c = c->next)
 			if (c->state == ER_LOADED && c->loaded_once && c->evicted)
