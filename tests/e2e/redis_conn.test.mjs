@@ -22,7 +22,11 @@ test('--redis-url with a host name (localhost): resolved, connected, publishes a
 });
 
 test('a host name that does not resolve: degraded with the reason logged, retried, and the node answers at once meanwhile; SIGTERM still exits promptly', T, async (t) => {
-	const a = await startServer(t, { args: ['--engine', 'redis', '--redis-url', 'redis://no-such-host.invalid:6379/0', '--redis-timeout', '500ms'] });
+	// RES_OPTIONS bounds a slow resolver (glibc): the name must fail within the wait below.
+	const a = await startServer(t, {
+		args: ['--engine', 'redis', '--redis-url', 'redis://no-such-host.invalid:6379/0', '--redis-timeout', '500ms'],
+		env: { RES_OPTIONS: 'timeout:1 attempts:1' },
+	});
 	await a.waitForLog(/redis unreachable.*resolving no-such-host\.invalid/, 10000);
 	const deadline = Date.now() + 2000;
 	let n = 0;
