@@ -38,6 +38,7 @@
  */
 #include "auth/jwt.h"
 
+#include "core/base64.h"
 #include "core/err.h"
 
 #include <assert.h>
@@ -308,48 +309,6 @@ void jwt_verifier_free(struct jwt_verifier *v)
 
 /* ---- token shape ------------------------------------------------------ */
 
-/* Value of a base64url character (RFC 4648 §5), or -1. */
-static int b64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-/* Decodes len characters of unpadded base64url (RFC 7515 §2) into out,
- * which has room for len / 4 * 3 + 2 bytes. Returns the decoded length, or
- * -1 for a character outside the alphabet ('=' included), a length of
- * 4k + 1, or non-zero unused bits in the last character. */
-static int64_t b64url_decode(const char *in, size_t len, uint8_t *out)
-{
-	if (len % 4 == 1)
-		return -1;
-	uint32_t acc = 0; /* bits not yet written, right-aligned */
-	unsigned bits = 0;
-	size_t n = 0;
-	for (size_t i = 0; i < len; i++) {
-		int val = b64url_value((unsigned char)in[i]);
-		if (val < 0)
-			return -1;
-		acc = (acc << 6) | (uint32_t)val;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			out[n++] = (uint8_t)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	return acc == 0 ? (int64_t)n : -1;
-}
-
 /* A token's three segments: header [0, dot1), payload (dot1, dot2),
  * signature (dot2, len). */
 struct segments {
@@ -374,7 +333,7 @@ static bool split(const char *t, size_t len, struct segments *s)
 static int segment_json(const char *seg, size_t n, uint8_t *buf, json_t **out)
 {
 	*out = NULL;
-	int64_t m = b64url_decode(seg, n, buf);
+	int64_t m = base64url_decode(seg, n, buf);
 	if (m <= 0)
 		return CRIER_EAUTH_MALFORMED;
 	json_error_t jerr;
@@ -481,7 +440,7 @@ static int verify_pkey(const struct jwt_verifier *v, const uint8_t *in, size_t i
 static int check_signature(const struct jwt_verifier *v, const char *token, size_t len,
                            const struct segments *s, uint8_t *buf)
 {
-	int64_t sig_len = b64url_decode(token + s->dot2 + 1, len - s->dot2 - 1, buf);
+	int64_t sig_len = base64url_decode(token + s->dot2 + 1, len - s->dot2 - 1, buf);
 	if (sig_len < 0)
 		return CRIER_EAUTH_MALFORMED;
 	const uint8_t *in = (const uint8_t *)token;

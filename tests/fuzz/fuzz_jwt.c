@@ -29,6 +29,7 @@
 
 #include "auth/jwt.h"
 #include "auth/perm.h"
+#include "core/base64.h"
 #include "core/err.h"
 
 #define NOW 1700000000
@@ -155,26 +156,7 @@ static int verify(const struct jwt_verifier *v, const char *token, size_t len, s
 
 static size_t b64url(const uint8_t *in, size_t n, char *out)
 {
-	static const char abc[] =
-	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t o = 0, i = 0;
-	for (; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[o++] = abc[v >> 18];
-		out[o++] = abc[(v >> 12) & 63];
-		out[o++] = abc[(v >> 6) & 63];
-		out[o++] = abc[v & 63];
-	}
-	if (n - i == 1) {
-		out[o++] = abc[in[i] >> 2];
-		out[o++] = abc[(in[i] & 3) << 4];
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)in[i] << 8 | in[i + 1];
-		out[o++] = abc[v >> 10];
-		out[o++] = abc[(v >> 4) & 63];
-		out[o++] = abc[(v & 15) << 2];
-	}
-	return o;
+	return (size_t)(base64url_encode(in, n, out) - out);
 }
 
 /* Appends "." and the HS256 signature of tok[0, len) at tok + len; tok

@@ -30,6 +30,7 @@
 #include <openssl/pem.h>
 
 #include "auth/jwt.h"
+#include "core/base64.h"
 #include "core/err.h"
 
 #define NOW 1700000000LL
@@ -59,29 +60,9 @@ static char *fmt(const char *f, ...)
 
 static char *b64url(const void *data, size_t n)
 {
-	static const char abc[] =
-	        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	const uint8_t *in = data;
 	char *out = malloc(n / 3 * 4 + 5);
 	assert_non_null(out);
-	size_t o = 0, i = 0;
-	for (; i + 2 < n; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
-		out[o++] = abc[v >> 18];
-		out[o++] = abc[(v >> 12) & 63];
-		out[o++] = abc[(v >> 6) & 63];
-		out[o++] = abc[v & 63];
-	}
-	if (n - i == 1) {
-		out[o++] = abc[in[i] >> 2];
-		out[o++] = abc[(in[i] & 3) << 4];
-	} else if (n - i == 2) {
-		uint32_t v = (uint32_t)in[i] << 8 | in[i + 1];
-		out[o++] = abc[v >> 10];
-		out[o++] = abc[(v >> 4) & 63];
-		out[o++] = abc[(v & 15) << 2];
-	}
-	out[o] = '\0';
+	*base64url_encode(data, n, out) = '\0';
 	return out;
 }
 
