@@ -472,17 +472,27 @@ static int conn_open_locked(struct limit_table *t, struct limit_stripe *s, uint6
 	return rc;
 }
 
-int limit_conn_open(struct limit_table *t, const void *key, size_t len, uint64_t now_ms,
-                    uint64_t *retry_ms)
+typedef int locked_fn(struct limit_table *t, struct limit_stripe *s, uint64_t hash, const void *key,
+                      size_t len, uint64_t now_ms, uint64_t *retry_ms);
+
+/* Runs a decision on key's entry under its stripe's lock. */
+static int with_stripe(struct limit_table *t, const void *key, size_t len, uint64_t now_ms,
+                       uint64_t *retry_ms, locked_fn *fn)
 {
 	if (len > LIMIT_KEY_MAX)
 		return CRIER_EINVAL;
 	uint64_t hash = limit_siphash(t->seed, key, len);
 	struct limit_stripe *s = stripe_of(t, hash);
 	pthread_mutex_lock(&s->lock);
-	int rc = conn_open_locked(t, s, hash, key, len, now_ms, retry_ms);
+	int rc = fn(t, s, hash, key, len, now_ms, retry_ms);
 	pthread_mutex_unlock(&s->lock);
 	return rc;
+}
+
+int limit_conn_open(struct limit_table *t, const void *key, size_t len, uint64_t now_ms,
+                    uint64_t *retry_ms)
+{
+	return with_stripe(t, key, len, now_ms, retry_ms, conn_open_locked);
 }
 
 void limit_conn_close(struct limit_table *t, const void *key, size_t len)
@@ -528,14 +538,7 @@ static int publish_locked(struct limit_table *t, struct limit_stripe *s, uint64_
 int limit_publish(struct limit_table *t, const void *key, size_t len, uint64_t now_ms,
                   uint64_t *retry_ms)
 {
-	if (len > LIMIT_KEY_MAX)
-		return CRIER_EINVAL;
-	uint64_t hash = limit_siphash(t->seed, key, len);
-	struct limit_stripe *s = stripe_of(t, hash);
-	pthread_mutex_lock(&s->lock);
-	int rc = publish_locked(t, s, hash, key, len, now_ms, retry_ms);
-	pthread_mutex_unlock(&s->lock);
-	return rc;
+	return with_stripe(t, key, len, now_ms, retry_ms, publish_locked);
 }
 
 size_t limit_table_sweep(struct limit_table *t, uint64_t now_ms)
