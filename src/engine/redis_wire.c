@@ -65,14 +65,9 @@ static long redis_url_userinfo(const char *s, size_t len, struct redis_url *u)
 	return (long)n + 1;
 }
 
+/* host[:port][/db], after the scheme and credentials. */
 static int redis_url_tcp(const char *s, size_t len, struct redis_url *u, char *why, size_t wl)
 {
-	long k = redis_url_userinfo(s, len, u);
-	if (k < 0)
-		return redis_url_fail(why, wl,
-		                      "credentials must be ':password@' or 'user:password@'");
-	s += k;
-	len -= (size_t)k;
 	const char *slash = memchr(s, '/', len);
 	size_t hp = slash ? (size_t)(slash - s) : len;
 	const char *host = s, *port = NULL;
@@ -114,14 +109,9 @@ static int redis_url_tcp(const char *s, size_t len, struct redis_url *u, char *w
 	return 0;
 }
 
+/* /path[?db=N], after the scheme and credentials. */
 static int redis_url_unix(const char *s, size_t len, struct redis_url *u, char *why, size_t wl)
 {
-	long k = redis_url_userinfo(s, len, u);
-	if (k < 0)
-		return redis_url_fail(why, wl,
-		                      "credentials must be ':password@' or 'user:password@'");
-	s += k;
-	len -= (size_t)k;
 	const char *q = memchr(s, '?', len);
 	size_t plen = q ? (size_t)(q - s) : len;
 	if (plen < 2 || s[0] != '/' || !redis_url_copy(u->path, sizeof(u->path), s, plen))
@@ -137,19 +127,26 @@ static int redis_url_unix(const char *s, size_t len, struct redis_url *u, char *
 int redis_url_parse(const char *s, struct redis_url *out, char *why, size_t why_len)
 {
 	struct redis_url u = {.port = 6379};
-	size_t len = strlen(s);
-	int rc;
+	size_t len = strlen(s), scheme;
 	if (len >= 8 && strncmp(s, "redis://", 8) == 0)
-		rc = redis_url_tcp(s + 8, len - 8, &u, why, why_len);
+		scheme = 8;
 	else if (len >= 7 && strncmp(s, "unix://", 7) == 0)
-		rc = redis_url_unix(s + 7, len - 7, &u, why, why_len);
-	else if (len >= 9 && strncmp(s, "rediss://", 9) == 0) {
-		u.tls = true;
-		rc = redis_url_tcp(s + 9, len - 9, &u, why, why_len);
-	} else
-		rc = redis_url_fail(why, why_len,
-		                    "expected redis[s]://[:password@]host[:port][/db] or "
-		                    "unix:///path/to.sock");
+		scheme = 7;
+	else if (len >= 9 && strncmp(s, "rediss://", 9) == 0)
+		scheme = 9;
+	else
+		return redis_url_fail(why, why_len,
+		                      "expected redis[s]://[:password@]host[:port][/db] or "
+		                      "unix:///path/to.sock");
+	u.tls = scheme == 9;
+	long k = redis_url_userinfo(s + scheme, len - scheme, &u);
+	if (k < 0)
+		return redis_url_fail(why, why_len,
+		                      "credentials must be ':password@' or 'user:password@'");
+	const char *rest = s + scheme + k;
+	size_t rest_len = len - scheme - (size_t)k;
+	int rc = scheme == 7 ? redis_url_unix(rest, rest_len, &u, why, why_len)
+	                     : redis_url_tcp(rest, rest_len, &u, why, why_len);
 	if (rc == 0)
 		*out = u;
 	return rc;
