@@ -10,6 +10,7 @@
 #   CRIER_BIN CRIER_PORT CRIER_FLAGS MAX_CONNS   for bench_start_crier
 #   CEILING CEILING_PORT           for bench_start_ceiling
 #   NODE_PORT                      for bench_start_node
+#   REDIS_PID                      set by bench_start_redis (the script defines rcli)
 #   NGINX_PORT NGINX_MAIN NGINX_EVENTS NGINX_HTTP NGINX_SERVER
 #                                  for bench_start_nginx (config fragments)
 # shellcheck shell=bash disable=SC2034 # globals the scripts read
@@ -203,6 +204,20 @@ bench_start_ceiling() { # CPUSET(or empty)
 	SERVER_PID=$!
 	bench_wait_ready "$CEILING_PORT" ceiling "$TMP/ceiling.log"
 	SERVER_PORT=$CEILING_PORT
+}
+
+# Start a redis-server on loopback, without persistence, with FLAG... (its
+# port flags); its pid in REDIS_PID. Waits until the script's `rcli ping`
+# answers.
+bench_start_redis() { # FLAG...
+	redis-server "$@" --bind 127.0.0.1 --save '' --appendonly no --dir "$TMP" \
+		>"$TMP/redis.log" 2>&1 &
+	REDIS_PID=$!
+	for _ in $(seq 1 100); do
+		rcli ping 2>/dev/null | grep -q PONG && return 0
+		sleep 0.05
+	done
+	bench_die "redis-server did not start: $(tail -3 "$TMP/redis.log")"
 }
 
 # Start the Node `ws` echo server (bench/node_echo.mjs, one process) on

@@ -68,11 +68,13 @@ bench_need_crier
 
 EXTRA_PIDS=()
 # The second node and redis-server are ours to stop (lib.sh stops SERVER_PID).
+REDIS_PID=''
 redis_cleanup() {
 	local p
-	for p in "${EXTRA_PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-	for p in "${EXTRA_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+	for p in "${EXTRA_PIDS[@]}" $REDIS_PID; do kill "$p" 2>/dev/null || true; done
+	for p in "${EXTRA_PIDS[@]}" $REDIS_PID; do wait "$p" 2>/dev/null || true; done
 	EXTRA_PIDS=()
+	REDIS_PID=''
 }
 trap 'rc=$?; redis_cleanup; (exit $rc); bench_cleanup' EXIT
 
@@ -107,24 +109,13 @@ start_redis() {
 	[ "$REDIS_TLS" = 1 ] && make_tls
 	local port=(--port "$REDIS_PORT")
 	[ "$REDIS_TLS" = 1 ] && port=("${REDIS_SERVER_TLS[@]}")
-	redis-server "${port[@]}" --bind 127.0.0.1 --save '' --appendonly no \
-		--dir "$TMP" >"$TMP/redis.log" 2>&1 &
-	REDIS_PID=$!
-	EXTRA_PIDS+=("$REDIS_PID")
-	local i
-	for i in $(seq 1 100); do
-		rcli ping 2>/dev/null | grep -q PONG && return 0
-		sleep 0.05
-	done
-	bench_die "redis-server did not start: $(tail -3 "$TMP/redis.log")"
+	bench_start_redis "${port[@]}"
 }
 
 # crier_redis_round_trips_total of the node on PORT (requests it sent to Redis).
 round_trips() {
 	curl -s "http://127.0.0.1:$1/metrics" | awk '$1 == "crier_redis_round_trips_total" { print $2 }'
 }
-
-redis_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$REDIS_PID/stat"; }
 
 redis_reads() { # read() calls redis-server has made
 	awk '$1 == "syscr:" { print $2 }' "/proc/$REDIS_PID/io"
@@ -178,10 +169,12 @@ bench_stop_server
 start_redis
 bench_start_crier "$WORKERS" "" --engine redis --redis-url "$RURL" "${CRIER_REDIS_TLS[@]}"
 start_node2 --engine redis --redis-url "$RURL" "${CRIER_REDIS_TLS[@]}"
-c0=$(redis_commands)
-r0=$(redis_reads)
-k0=$(redis_cpu_ticks)
-rt0=$(($(round_trips "$CRIER_PORT") + $(round_trips "$NODE2_PORT")))
+# Redis's counters: commands, read() calls, CPU ticks, and the nodes' round trips.
+redis_counters() {
+	echo "$(redis_commands) $(redis_reads) $(bench_tree_cpu_ticks "$REDIS_PID")" \
+		"$(($(round_trips "$CRIER_PORT") + $(round_trips "$NODE2_PORT")))"
+}
+read -r c0 r0 k0 rt0 <<<"$(redis_counters)"
 half=$((SUBS / 2))
 fanout redis.0 "$U1" "$U2" --subs "$half" --msgs "$MSGS" --publishers "$PUBLISHERS" \
 	--window "$WINDOW" --sub-path "/sub/p0_%s" --pub-path "/pub/p0_%s" &
@@ -190,10 +183,7 @@ fanout redis.1 "$U2" "$U1" --subs "$half" --msgs "$MSGS" --publishers "$PUBLISHE
 	--window "$WINDOW" --sub-path "/sub/p1_%s" --pub-path "/pub/p1_%s" &
 p1=$!
 wait "$p0" "$p1"
-c1=$(redis_commands)
-r1=$(redis_reads)
-k1=$(redis_cpu_ticks)
-rt1=$(($(round_trips "$CRIER_PORT") + $(round_trips "$NODE2_PORT")))
+read -r c1 r1 k1 rt1 <<<"$(redis_counters)"
 jq -cs --argjson cmds $((c1 - c0)) --argjson rts $((rt1 - rt0)) --argjson reads $((r1 - r0)) --argjson ticks $((k1 - k0)) --argjson hz "$(getconf CLK_TCK)" '{bench:"fanout", transport:"ws", nodes:2,
 	subs:(map(.subs) | add), published:(map(.published) | add),
 	expected:(map(.expected) | add), received:(map(.received) | add), lost:(map(.lost) | add),

@@ -53,17 +53,9 @@ rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 
 start_redis() {
 	bench_port_free "$REDIS_PORT" || bench_die "port $REDIS_PORT is in use (set REDIS_PORT)"
-	redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
-		--dir "$TMP" >"$TMP/redis.log" 2>&1 &
-	REDIS_PID=$!
-	for _ in $(seq 1 100); do
-		rcli ping 2>/dev/null | grep -q PONG && return 0
-		sleep 0.05
-	done
-	bench_die "redis-server did not start: $(tail -3 "$TMP/redis.log")"
+	bench_start_redis --port "$REDIS_PORT"
 }
 
-redis_cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$REDIS_PID/stat"; }
 net_out() { rcli info stats | tr -d '\r' | awk -F: '$1 == "total_net_output_bytes" { print $2 }'; }
 
 # Starts the node stand-ins for CASE; node i's output in $TMP/CASE.i.
@@ -114,14 +106,14 @@ run_case() { # CASE
 	start_redis
 	start_nodes "$1"
 	local c0 n0 c1 n1 t0 t1
-	c0=$(redis_cpu_ticks)
+	c0=$(bench_tree_cpu_ticks "$REDIS_PID")
 	n0=$(net_out)
 	t0=$(date +%s.%N)
 	timeout 600 redis-benchmark -p "$REDIS_PORT" -q -n "$PUBLISHES" -r "$CHANNELS" -c "$CLIENTS" \
 		-P "$PIPELINE" PUBLISH 'crier:c:__rand_int__' "$(head -c "$SIZE" /dev/zero | tr '\0' x)" \
 		>"$TMP/$1.bench" 2>&1
 	t1=$(date +%s.%N)
-	c1=$(redis_cpu_ticks)
+	c1=$(bench_tree_cpu_ticks "$REDIS_PID")
 	n1=$(net_out)
 	sleep 0.5 # the nodes print what is still in flight
 	local got=() i
