@@ -232,7 +232,7 @@ int hub_publish(struct hub *h, const char *name, size_t name_len, struct msg *m,
 	if (h->remote.interest) {
 		if (!name_reserved(name, name_len) || !h->remote.publish_own)
 			return CRIER_EREMOTE;
-		*subscribers = hub_subscribers(h, name, name_len);
+		*subscribers = hub_channel_subs(h, name, name_len);
 		return h->remote.publish_own(h->remote.ctx, name, name_len, m);
 	}
 	bool wake[256] = {false};
@@ -1071,15 +1071,6 @@ int hub_metrics(struct hub *h, struct buf *out)
 	        "crier_hub_slow_consumers_total{policy=\"disconnect\"} %" PRIu64 "\n"
 	        "crier_hub_slow_consumers_total{policy=\"catchup\"} %" PRIu64 "\n",
 	        HUB_SUM(h, slow_disconnects), HUB_SUM(h, slow_catchups));
-}
-
-uint32_t hub_subscribers(struct hub *h, const char *name, size_t len)
-{
-	uv_mutex_lock(&h->lock);
-	struct hub_channel *c = hub_find(h, name, len, hub_hash(name, len));
-	uint32_t n = c ? c->subs_total : 0;
-	uv_mutex_unlock(&h->lock);
-	return n;
 }
 
 /* Keeps s->top sorted by subscribers (most first), at most HUB_STATS_TOP. */

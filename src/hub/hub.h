@@ -189,7 +189,7 @@ void hub_sync(struct hub *h, uint32_t epoch, uint64_t seq);
  * subscribers start. Any thread. */
 void hub_channel_ready(struct hub *h, const char *name, size_t len, uint64_t evicted_seq);
 
-/* Subscribers on the channel across all workers (0 when unknown). */
+/* Subscribers on the channel across all workers (0 when unknown). Any thread. */
 uint32_t hub_channel_subs(struct hub *h, const char *name, size_t len);
 
 /* True when name is 1..128 bytes of [A-Za-z0-9_.:@-], or a reserved
@@ -272,9 +272,6 @@ struct hub_stats {
 	uint32_t n_top;
 	struct hub_stats_chan top[HUB_STATS_TOP]; /* by subscribers, most first */
 };
-
-/* Subscribers of one channel now (0 when unknown). Any thread. */
-uint32_t hub_subscribers(struct hub *h, const char *name, size_t len);
 
 /* Fills *s and starts the next rate interval. Scans every channel under
  * the hub lock (O(channels x HUB_STATS_TOP) at worst), so call it about

@@ -71,7 +71,7 @@ int stats_json(struct hub *h, const struct server *srv, struct buf *out)
 void stats_tick(struct hub *h, const struct server *srv)
 {
 	static const char name[] = NAME_SYS_STATS;
-	if (hub_subscribers(h, name, sizeof(name) - 1) == 0)
+	if (hub_channel_subs(h, name, sizeof(name) - 1) == 0)
 		return;
 	struct buf json = {0};
 	struct msg *m = NULL;
