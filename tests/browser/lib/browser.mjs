@@ -32,6 +32,22 @@ export async function launchBrowser(t) {
 	return browser;
 }
 
+/** A new page of context whose console errors, page errors and requests
+ * are collected. */
+async function watchedPage(context) {
+	const page = await context.newPage();
+	page.setDefaultTimeout(15000);
+	const consoleErrors = [];
+	const pageErrors = [];
+	const requests = [];
+	page.on('console', (m) => {
+		if (m.type() === 'error') consoleErrors.push({ text: m.text(), url: m.location()?.url || '', at: Date.now() });
+	});
+	page.on('pageerror', (e) => pageErrors.push(String(e)));
+	page.on('request', (r) => requests.push(r));
+	return { page, consoleErrors, pageErrors, requests };
+}
+
 /**
  * Opens the test page at `${origin}/test.html` in a fresh context. When
  * `intercept` (the default) the page itself is fulfilled by playwright
@@ -43,16 +59,7 @@ export async function launchBrowser(t) {
  */
 export async function openTestPage(t, browser, origin, { title = t.name, intercept = true, permissions = ['local-network-access'], contextOptions = {} } = {}) {
 	const context = await browser.newContext({ viewport: { width: 900, height: 700 }, permissions, ...contextOptions });
-	const page = await context.newPage();
-	page.setDefaultTimeout(15000);
-	const consoleErrors = [];
-	const pageErrors = [];
-	const requests = [];
-	page.on('console', (m) => {
-		if (m.type() === 'error') consoleErrors.push({ text: m.text(), url: m.location()?.url || '', at: Date.now() });
-	});
-	page.on('pageerror', (e) => pageErrors.push(String(e)));
-	page.on('request', (r) => requests.push(r));
+	const { page, consoleErrors, pageErrors, requests } = await watchedPage(context);
 	if (intercept) {
 		await page.route(`${origin}/test.html`, (r) => r.fulfill({ status: 200, contentType: 'text/html; charset=utf-8', body: PAGE_HTML }));
 	}
@@ -73,16 +80,7 @@ export async function openTestPage(t, browser, origin, { title = t.name, interce
 export async function openHubPage(t, browser, url, { viewport = { width: 1100, height: 760 } } = {}) {
 	const context = await browser.newContext({ viewport });
 	t.after(() => context.close().catch(() => {}));
-	const page = await context.newPage();
-	page.setDefaultTimeout(15000);
-	const consoleErrors = [];
-	const pageErrors = [];
-	const requests = [];
-	page.on('console', (m) => {
-		if (m.type() === 'error') consoleErrors.push({ text: m.text(), url: m.location()?.url || '', at: Date.now() });
-	});
-	page.on('pageerror', (e) => pageErrors.push(String(e)));
-	page.on('request', (r) => requests.push(r));
+	const { page, consoleErrors, pageErrors, requests } = await watchedPage(context);
 	const resp = await page.goto(url, { waitUntil: 'load' });
 	assert.equal(resp.status(), 200, `${url} served`);
 	return { context, page, consoleErrors, pageErrors, requests };
