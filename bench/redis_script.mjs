@@ -10,11 +10,11 @@
 // MAX_BYTES [67108864], SCRIPT [src/engine/redis/publish.lua] (its KEYS
 // and ARGV as of this version of the script).
 // stdout: one JSON line.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, Redis } from '../tests/e2e/lib/redis.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const env = (k, d) => (process.env[k] !== undefined ? process.env[k] : d);
@@ -26,17 +26,6 @@ const TTL_MS = env('TTL_MS', '600000');
 const MAX_BYTES = env('MAX_BYTES', '67108864');
 const SCRIPT = env('SCRIPT', path.join(ROOT, 'src/engine/redis/publish.lua'));
 
-function freePort() {
-	return new Promise((resolve, reject) => {
-		const s = net.createServer();
-		s.on('error', reject);
-		s.listen(0, '127.0.0.1', () => {
-			const { port } = s.address();
-			s.close(() => resolve(port));
-		});
-	});
-}
-
 function resp(args) {
 	const parts = [Buffer.from(`*${args.length}\r\n`)];
 	for (const a of args) {
@@ -46,18 +35,10 @@ function resp(args) {
 	return Buffer.concat(parts);
 }
 
-const port = await freePort();
-const redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
+const redis = await new Redis(await freePort()).start();
+const port = redis.port;
 const cli = (...args) => execFileSync('redis-cli', ['-p', String(port), ...args], { encoding: 'utf8', timeout: 120000, stdio: ['pipe', 'pipe', 'ignore'] }).trim();
 try {
-	const deadline = Date.now() + 5000;
-	for (;;) {
-		try {
-			if (cli('PING') === 'PONG') break;
-		} catch {}
-		if (Date.now() > deadline) throw new Error('redis-server did not start');
-		await new Promise((r) => setTimeout(r, 20));
-	}
 	const sha = cli('SCRIPT', 'LOAD', fs.readFileSync(SCRIPT, 'utf8'));
 	const payload = Buffer.alloc(SIZE, 'p');
 	const now = Date.now();
@@ -96,5 +77,5 @@ try {
 		})
 	);
 } finally {
-	redis.kill('SIGKILL');
+	await redis.kill();
 }
